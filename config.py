@@ -1,0 +1,162 @@
+"""Configuration classes. The environment is read here and nowhere else.
+
+Pick a class with ``IMPERSONATOR_ENV`` (``development``, ``testing``, ``production``). The default is
+production, so a forgotten variable fails closed: production refuses to start without a secret key
+and a database URL.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable configuration."""
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return default if value is None or value.strip() == "" else value.strip()
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env_str(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Parse a boolean explicitly: a non-empty string such as "false" is truthy in Python."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = env_str(name)
+    if raw is None:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+class Config:
+    """Settings shared by every environment; each one is documented in the README."""
+
+    ENV_NAME = "base"
+    SECRET_KEY = env_str("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = env_str("DATABASE_URL")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    # Faces: the console answers on one host; tenants on the domains of the tenant registry.
+    CONSOLE_HOST = env_str("CONSOLE_HOST", "console.localhost")
+    # Scheme and port used to build links between faces (never taken from the request, DESIGN I8).
+    PUBLIC_SCHEME = env_str("PUBLIC_SCHEME", "https")
+    PUBLIC_PORT = env_int("PUBLIC_PORT", 0)
+    # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
+    TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+    # Cookies (DESIGN I8): HttpOnly, SameSite, Secure outside development, no remember-me.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    SECURITY_HSTS = env_bool("SECURITY_HSTS", True)
+
+    # Request bodies are capped (DESIGN I11).
+    MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024)
+    MAX_FORM_MEMORY_SIZE = env_int("MAX_CONTENT_LENGTH", 64 * 1024)
+
+    # Staff sign-in (DESIGN I4, I6).
+    PASSWORD_HASH_METHOD = env_str("PASSWORD_HASH_METHOD", "scrypt")
+    CONSOLE_IDLE_MINUTES = env_int("CONSOLE_IDLE_MINUTES", 30)
+    CONSOLE_ABSOLUTE_HOURS = env_int("CONSOLE_ABSOLUTE_HOURS", 12)
+    SIGN_IN_STEP_SECONDS = env_int("SIGN_IN_STEP_SECONDS", 300)
+    LOCKOUT_THRESHOLD = env_int("LOCKOUT_THRESHOLD", 5)
+    LOCKOUT_WINDOW_MINUTES = env_int("LOCKOUT_WINDOW_MINUTES", 15)
+    LOCKOUT_MINUTES = env_int("LOCKOUT_MINUTES", 15)
+    # Failed sign-ins from one address before it is refused with 429 for LOCKOUT_MINUTES.
+    IP_FAILURE_LIMIT = env_int("IP_FAILURE_LIMIT", 50)
+    TOTP_ISSUER = env_str("TOTP_ISSUER", "Impersonator")
+    # Fernet keys for TOTP secrets at rest, newest first; empty means "derive one from SECRET_KEY".
+    TOTP_ENCRYPTION_KEYS = env_list("TOTP_ENCRYPTION_KEYS", [])
+
+    # Customer sign-in on tenant domains.
+    TENANT_SESSION_HOURS = env_int("TENANT_SESSION_HOURS", 12)
+
+    WTF_CSRF_TIME_LIMIT = env_int("WTF_CSRF_TIME_LIMIT", 3600)
+
+    @classmethod
+    def check(cls) -> None:
+        """Refuse configurations that would run insecurely."""
+        if cls.CONSOLE_IDLE_MINUTES <= 0 or cls.CONSOLE_ABSOLUTE_HOURS <= 0:
+            raise ConfigError("CONSOLE_IDLE_MINUTES and CONSOLE_ABSOLUTE_HOURS must be positive")
+        if cls.PUBLIC_SCHEME not in {"http", "https"}:
+            raise ConfigError("PUBLIC_SCHEME must be http or https")
+
+
+class DevelopmentConfig(Config):
+    """`make run`: SQLite in instance/, plain HTTP on 127.0.0.1:5000, a fixed development key."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = env_str("SECRET_KEY", "development-only-secret-key-never-use-in-production")
+    SQLALCHEMY_DATABASE_URI = env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'impersonator.sqlite3'}")
+    PUBLIC_SCHEME = env_str("PUBLIC_SCHEME", "http")
+    PUBLIC_PORT = env_int("PUBLIC_PORT", 5000)
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+    SECURITY_HSTS = env_bool("SECURITY_HSTS", False)
+
+
+class TestingConfig(DevelopmentConfig):
+    """The test suite: the tests set the database URL; password hashing is cheap to keep it fast."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key"  # noqa: S105  (tests only)
+    SQLALCHEMY_DATABASE_URI = env_str("TEST_DATABASE_URL", "sqlite://")
+    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # noqa: S105  (a method name, tests only)
+    PUBLIC_PORT = 0
+
+
+class ProductionConfig(Config):
+    """Production: every secret comes from the environment."""
+
+    ENV_NAME = "production"
+
+    @classmethod
+    def check(cls) -> None:
+        super().check()
+        required = (("SECRET_KEY", cls.SECRET_KEY), ("DATABASE_URL", cls.SQLALCHEMY_DATABASE_URI))
+        missing = [name for name, value in required if not value]
+        if missing:
+            raise ConfigError(
+                f"Production needs {' and '.join(missing)} in the environment; refusing to start."
+            )
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_from_environment() -> type[Config]:
+    """The configuration class named by IMPERSONATOR_ENV (default: production)."""
+    name = env_str("IMPERSONATOR_ENV", "production").lower()
+    try:
+        return CONFIGS[name]
+    except KeyError as exc:
+        raise ConfigError(f"IMPERSONATOR_ENV must be one of {', '.join(CONFIGS)}, not {name!r}") from exc

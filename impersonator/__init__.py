@@ -1,0 +1,105 @@
+"""Impersonator: the support-impersonation console (see DESIGN.md).
+
+`create_app()` returns the console's Flask application, which carries the CLI and migrations and
+whose WSGI entry dispatches by Host to the console face or to the tenant face (`faces.py`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, g
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import Config, config_from_environment
+from impersonator import models  # noqa: F401  (registers every table on db.metadata)
+from impersonator.extensions import csrf, customer_login, db, migrate, staff_login
+from impersonator.faces import HostBoundSessionInterface, HostDispatcher
+from impersonator.web import register_error_handlers, register_security_headers
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: type[Config] | None = None) -> Flask:
+    """Build both faces and return the console app, whose WSGI entry serves every host."""
+    config = config or config_from_environment()
+    config.check()
+    console = build_face("console", config)
+    tenant = build_face("tenant", config)
+    dispatcher = HostDispatcher(config.CONSOLE_HOST, console=console.wsgi_app, tenant=tenant)
+    proxies = config.TRUSTED_PROXY_COUNT
+    console.wsgi_app = (
+        ProxyFix(dispatcher, x_for=proxies, x_proto=proxies, x_host=proxies) if proxies else dispatcher
+    )
+    console.extensions["impersonator.tenant_app"] = tenant
+    migrate.init_app(console, db, directory=str(ROOT / "migrations"))
+    register_commands(console)
+    return console
+
+
+def build_face(face: str, config: type[Config]) -> Flask:
+    """One face: its own cookie, routes, access rules, error pages and headers."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.from_object(config)
+    app.config["FACE"] = face
+    # __Host- cookies must be Secure, path /, with no Domain: the browser keeps them on one host.
+    prefix = "__Host-" if config.SESSION_COOKIE_SECURE else ""
+    app.config["SESSION_COOKIE_NAME"] = f"{prefix}impersonator_{face}"
+    lifetime = (
+        timedelta(hours=config.CONSOLE_ABSOLUTE_HOURS)
+        if face == "console"
+        else timedelta(hours=config.TENANT_SESSION_HOURS)
+    )
+    app.config["PERMANENT_SESSION_LIFETIME"] = lifetime
+    app.session_interface = HostBoundSessionInterface(face)
+    register_extensions(app, face)
+    register_blueprints(app, face)
+    register_error_handlers(app)
+    register_security_headers(app, referrer_policy="same-origin")
+    register_template_globals(app, face)
+    return app
+
+
+def register_extensions(app: Flask, face: str) -> None:
+    db.init_app(app)
+    csrf.init_app(app)
+    (staff_login if face == "console" else customer_login).init_app(app)
+
+
+def register_blueprints(app: Flask, face: str) -> None:
+    if face == "console":
+        from impersonator.console import access, home, sign_in, staff_admin
+
+        app.before_request(access.enforce_access)
+        for module in (sign_in, home, staff_admin):
+            app.register_blueprint(module.bp)
+    else:
+        from impersonator.tenant import access, home, sign_in
+
+        app.before_request(access.resolve_tenant)
+        app.before_request(access.enforce_sign_in)
+        for module in (sign_in, home):
+            app.register_blueprint(module.bp)
+
+
+def register_template_globals(app: Flask, face: str) -> None:
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.globals["face"] = face
+    if face == "console":
+        from impersonator.console.access import can
+
+        app.jinja_env.globals["can"] = can
+    else:
+        app.context_processor(lambda: {"tenant": g.get("tenant")})
+
+
+def register_commands(app: Flask) -> None:
+    from impersonator.cli import register
+
+    register(app)

@@ -1,0 +1,116 @@
+"""`flask …` commands: staff management and the demo seed."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+
+from impersonator import clock
+from impersonator.models import ROLES
+from impersonator.services import demo, staff_admin, totp
+from impersonator.services.audit import Actor
+from impersonator.services.errors import DomainError
+
+CLI_ACTOR = Actor.system("cli")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(staff)
+    app.cli.add_command(seed_demo)
+
+
+def _fail(problem: DomainError) -> None:
+    raise click.ClickException(problem.message)
+
+
+@click.group()
+def staff() -> None:
+    """Manage staff accounts."""
+
+
+@staff.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(ROLES))
+def staff_create(email: str, name: str, role: str) -> None:
+    """Create a staff member and print a one-time initial password."""
+    try:
+        member, password = staff_admin.create_staff(
+            email=email, name=name, role=role, actor=CLI_ACTOR, now=clock.now()
+        )
+    except DomainError as problem:
+        _fail(problem)
+    host = current_app.config["CONSOLE_HOST"]
+    click.echo(f"Created {member.name} <{member.email}> as {member.role}.")
+    click.echo(f"Initial password (shown once, hand it over privately): {password}")
+    click.echo(f"They sign in at the console ({host}) and enrol an authenticator app.")
+
+
+@staff.command("disable")
+@click.option("--email", required=True)
+def staff_disable(email: str) -> None:
+    """Disable a staff member and end all their sessions."""
+    try:
+        member = staff_admin.find_staff(email)
+        staff_admin.disable_staff(member, actor=CLI_ACTOR, ip=None, now=clock.now())
+    except DomainError as problem:
+        _fail(problem)
+    click.echo(f"Disabled {member.email}; their sessions are ended.")
+
+
+@staff.command("reset-totp")
+@click.option("--email", required=True)
+def staff_reset_totp(email: str) -> None:
+    """Forget a staff member's authenticator; they enrol again at the next sign-in."""
+    try:
+        member = staff_admin.find_staff(email)
+        staff_admin.reset_totp(member, actor=CLI_ACTOR, ip=None, now=clock.now())
+    except DomainError as problem:
+        _fail(problem)
+    click.echo(f"Reset the authenticator of {member.email}; they enrol again at the next sign-in.")
+
+
+@staff.command("list")
+def staff_list() -> None:
+    """List staff members."""
+    rows = staff_admin.list_staff()
+    if not rows:
+        click.echo("No staff members yet. Create one with: flask staff create --email … --name … --role …")
+        return
+    for member in rows:
+        state = "active" if member.active else "disabled"
+        enrolled = "totp" if member.totp_enrolled else "no totp yet"
+        click.echo(f"{member.email:40} {member.role:13} {state:9} {enrolled:12} {member.name}")
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Create demo tenants, customers and staff (development only) and print the sign-ins."""
+    config = current_app.config
+    if config["ENV_NAME"] not in ("development", "testing"):
+        raise click.ClickException("seed-demo only runs in development (IMPERSONATOR_ENV=development).")
+    now = clock.now()
+    accounts = demo.seed_demo(now=now, issuer=config["TOTP_ISSUER"])
+    port = f":{config['PUBLIC_PORT']}" if config["PUBLIC_PORT"] else ""
+    scheme = config["PUBLIC_SCHEME"]
+    click.echo("")
+    click.echo(f"Console:  {scheme}://{config['CONSOLE_HOST']}{port}/")
+    click.echo(
+        f"Tenants:  {scheme}://acme.localhost{port}/  {scheme}://globex.localhost{port}/"
+        f"  (customers: alice@acme.example, gina@globex.example … password "
+        f"{demo.CUSTOMER_PASSWORD})"
+    )
+    click.echo("")
+    click.echo("Demo staff (password, then the 6-digit code from an authenticator app):")
+    for account in accounts:
+        click.echo(f"  {account.role:13} {account.email:34} password: {account.password}")
+        if account.totp_secret:
+            click.echo(
+                f"  {'':13} TOTP secret: {account.totp_secret}  (code now: "
+                f"{totp.code_at(account.totp_secret, now)})"
+            )
+            click.echo(f"  {'':13} {account.otpauth_uri}")
+        else:
+            click.echo(f"  {'':13} no authenticator yet: enrols at the first sign-in")
+    click.echo("")
+    click.echo("A code at any time:  .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"")

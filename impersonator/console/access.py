@@ -1,0 +1,61 @@
+"""Who may open which console page. Deny by default: a console view is reachable only if it is
+marked `@public` or names the permission it needs with `@requires`; `enforce_access` runs before
+every console request and refuses anything else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import abort, current_app, flash, redirect, request, session, url_for
+from flask_login import current_user
+
+from impersonator import clock
+from impersonator.extensions import staff_login
+from impersonator.models import Staff
+from impersonator.services import staff_sessions
+from impersonator.services.roles import Permission, allows
+from impersonator.web import is_public
+
+SESSION_TOKEN_KEY = "console_sid"  # noqa: S105  (a session key name)
+
+
+def requires(permission: Permission) -> Callable[[Callable], Callable]:
+    """The permission a console view needs (DESIGN §7)."""
+
+    def mark(view: Callable) -> Callable:
+        view.permission = permission
+        return view
+
+    return mark
+
+
+def can(permission: str) -> bool:
+    """For templates: does the signed-in staff member hold `permission`?"""
+    return current_user.is_authenticated and allows(current_user.role, Permission(permission))
+
+
+def enforce_access():
+    """Before every console request: sign-in, then the view's declared permission."""
+    if request.routing_exception is not None or is_public(request.endpoint):
+        return None
+    if not current_user.is_authenticated:
+        return staff_login.unauthorized()
+    view = current_app.view_functions.get(request.endpoint)
+    permission = getattr(view, "permission", None)
+    if permission is None or not allows(current_user.role, permission):
+        abort(403)
+    return None
+
+
+@staff_login.request_loader
+def load_signed_in_staff(_request) -> Staff | None:
+    """The staff member behind this request's server-side session, checked on every request."""
+    row = staff_sessions.resolve(session.get(SESSION_TOKEN_KEY), now=clock.now())
+    return row.staff if row else None
+
+
+@staff_login.unauthorized_handler
+def send_to_sign_in():
+    if session.pop(SESSION_TOKEN_KEY, None):
+        flash("Your session has ended. Please sign in again.", "info")
+    return redirect(url_for("sign_in.form", next=request.full_path.rstrip("?")))

@@ -1,0 +1,57 @@
+"""Two faces, one process (DESIGN §2, I8).
+
+`HostDispatcher` sends the console host to the console app and every other host to the tenant app,
+which answers only for domains of the tenant registry (404 otherwise). Each face signs its session
+cookie with a salt naming the face *and the host*, so a cookie minted on one host fails its signature
+check on any other, whatever name it is sent under.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+
+from flask import Flask, request
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
+
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+def hostname_of(host_header: str) -> str:
+    """`Acme.Localhost:5000` -> `acme.localhost`; `[::1]:80` -> `::1`."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0].rstrip(".") if ":" in host else host.rstrip(".")
+
+
+class HostDispatcher:
+    """WSGI middleware choosing the face by the Host header."""
+
+    def __init__(self, console_host: str, console: WSGIApp, tenant: WSGIApp) -> None:
+        self.console_host = console_host.lower()
+        self.console = console
+        self.tenant = tenant
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        host = hostname_of(environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "")
+        face = self.console if host == self.console_host else self.tenant
+        return face(environ, start_response)
+
+
+class HostBoundSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with a salt of the face and the request's host name."""
+
+    def __init__(self, face: str) -> None:
+        self.face = face
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        if not app.secret_key:
+            return None
+        return URLSafeTimedSerializer(
+            app.secret_key,
+            salt=f"impersonator-{self.face}-session|{hostname_of(request.host)}",
+            serializer=self.serializer,
+            signer_kwargs={"key_derivation": self.key_derivation, "digest_method": hashlib.sha256},
+        )

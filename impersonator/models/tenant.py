@@ -1,0 +1,61 @@
+"""Tenants (customer companies), their domains and their users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from impersonator.clock import now
+from impersonator.extensions import db
+from impersonator.models.types import UTCDateTime
+
+ACCESS_POLICIES = ("opt_in_or_code", "code_always", "off")
+
+
+class Tenant(db.Model):
+    __tablename__ = "tenant"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    impersonation_enabled: Mapped[bool] = mapped_column(default=True)
+    access_policy: Mapped[str] = mapped_column(String(20), default="opt_in_or_code")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+
+    domains: Mapped[list[TenantDomain]] = relationship(back_populates="tenant", order_by="TenantDomain.id")
+
+    @property
+    def primary_domain(self) -> str | None:
+        return self.domains[0].domain if self.domains else None
+
+
+class TenantDomain(db.Model):
+    """A host name a tenant is served on; stored lower-case, without port."""
+
+    __tablename__ = "tenant_domain"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+
+    tenant: Mapped[Tenant] = relationship(back_populates="domains")
+
+
+class User(db.Model):
+    """A tenant's customer user. Never staff: staff live in their own table (DESIGN §2)."""
+
+    __tablename__ = "tenant_user"
+    __table_args__ = (UniqueConstraint("tenant_id", "email", name="uq_tenant_user_email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    tenant: Mapped[Tenant] = relationship()

@@ -1,0 +1,114 @@
+"""Demo data for `make run`: two tenants, customers, one staff member per role (DESIGN §8).
+
+Idempotent: what exists is left alone, so running it on every start is safe. The demo passwords are
+fixed and public; the CLI refuses to seed outside development and testing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from impersonator.extensions import db
+from impersonator.models import ROLES, Staff, Tenant, TenantDomain, User
+from impersonator.services import secret_box, totp
+from impersonator.services.audit import Actor
+from impersonator.services.passwords import hash_password
+from impersonator.services.staff_admin import create_staff
+
+DEMO_TENANTS = (
+    (
+        "acme",
+        "Acme Corporation",
+        "acme.localhost",
+        (
+            ("alice@acme.example", "Alice Anderson"),
+            ("bob@acme.example", "Bob Brown"),
+            ("carol@acme.example", "Carol Chen"),
+        ),
+    ),
+    (
+        "globex",
+        "Globex",
+        "globex.localhost",
+        (("gina@globex.example", "Gina Garcia"), ("hank@globex.example", "Hank Hill")),
+    ),
+)
+DEMO_STAFF_NAMES = {
+    "support": "Sam Support",
+    "impersonator": "Ivy Impersonator",
+    "security": "Sid Security",
+    "admin": "Ada Admin",
+}
+CUSTOMER_PASSWORD = "customer-demo-password"  # noqa: S105  (public demo data)
+
+
+@dataclass(frozen=True)
+class DemoStaff:
+    email: str
+    name: str
+    role: str
+    password: str
+    totp_secret: str | None
+    otpauth_uri: str | None
+
+
+def staff_password(role: str) -> str:
+    return f"{role}-demo-password"
+
+
+def seed_demo(*, now: datetime, issuer: str) -> list[DemoStaff]:
+    """Create whatever demo data is missing; returns the demo staff sign-ins to print."""
+    for slug, name, domain, customers in DEMO_TENANTS:
+        tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
+        if tenant is None:
+            tenant = Tenant(slug=slug, name=name, created_at=now)
+            tenant.domains.append(TenantDomain(domain=domain))
+            db.session.add(tenant)
+            db.session.flush()
+        for email, customer_name in customers:
+            exists = db.session.scalar(
+                select(User.id).where(User.tenant_id == tenant.id, User.email == email)
+            )
+            if exists is None:
+                db.session.add(
+                    User(
+                        tenant_id=tenant.id,
+                        email=email,
+                        name=customer_name,
+                        password_hash=hash_password(CUSTOMER_PASSWORD),
+                        created_at=now,
+                    )
+                )
+    db.session.commit()
+
+    accounts = []
+    for role in ROLES:
+        email = f"{role}@impersonator.example"
+        staff = db.session.scalar(select(Staff).where(Staff.email == email))
+        if staff is None:
+            staff, _ = create_staff(
+                email=email,
+                name=DEMO_STAFF_NAMES[role],
+                role=role,
+                actor=Actor.system("seed-demo"),
+                now=now,
+                password=staff_password(role),
+            )
+            staff.totp_secret_encrypted = secret_box.encrypt(totp.new_secret())
+            staff.totp_enrolled_at = now
+            db.session.commit()
+        secret = secret_box.decrypt(staff.totp_secret_encrypted) if staff.totp_enrolled else None
+        accounts.append(
+            DemoStaff(
+                email=email,
+                name=staff.name,
+                role=role,
+                password=staff_password(role),
+                totp_secret=secret,
+                otpauth_uri=totp.provisioning_uri(secret, email, issuer) if secret else None,
+            )
+        )
+    return accounts

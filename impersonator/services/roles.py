@@ -1,0 +1,35 @@
+"""Who may do what (DESIGN §7). Deny by default: a role has exactly the permissions listed here."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    SEARCH = "search"
+    IMPERSONATE_READ_ONLY = "impersonate_read_only"
+    IMPERSONATE_FULL = "impersonate_full"
+    AUDIT = "audit"
+    ADMIN = "admin"
+
+
+GRANTS: dict[str, frozenset[Permission]] = {
+    "support": frozenset({Permission.SEARCH, Permission.IMPERSONATE_READ_ONLY}),
+    "impersonator": frozenset(
+        {Permission.SEARCH, Permission.IMPERSONATE_READ_ONLY, Permission.IMPERSONATE_FULL}
+    ),
+    "security": frozenset({Permission.SEARCH, Permission.AUDIT}),
+    "admin": frozenset({Permission.SEARCH, Permission.AUDIT, Permission.ADMIN}),
+}
+
+ROLE_LABELS = {
+    "support": "Support agent",
+    "impersonator": "Impersonator",
+    "security": "Security team",
+    "admin": "Administrator",
+}
+
+
+def allows(role: str | None, permission: Permission) -> bool:
+    """True when `role` holds `permission`; unknown roles hold nothing."""
+    return permission in GRANTS.get(role or "", frozenset())

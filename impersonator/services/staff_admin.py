@@ -1,0 +1,108 @@
+"""Managing staff accounts: create, disable, reset TOTP. Every change is audited (DESIGN I1)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+
+from impersonator.extensions import db
+from impersonator.models import ROLES, Staff
+from impersonator.services import audit, staff_sessions
+from impersonator.services.audit import Actor
+from impersonator.services.errors import InvalidInput, NotAllowed
+from impersonator.services.passwords import hash_password
+from impersonator.services.validation import clean_text, normalise_email
+
+
+class StaffNotFound(InvalidInput):
+    status = 404
+
+    def __init__(self, email: str) -> None:
+        super().__init__("staff_not_found", f"No staff member with the email {email}.")
+
+
+def new_initial_password() -> str:
+    """A random password for a new account, to be handed over once."""
+    return secrets.token_urlsafe(12)
+
+
+def create_staff(
+    *, email: str, name: str, role: str, actor: Actor, now: datetime, password: str | None = None
+) -> tuple[Staff, str]:
+    """Create a staff member; returns it with its initial password (shown once, stored hashed)."""
+    email = normalise_email(email)
+    name = clean_text(name, "Name", max_length=200)
+    if role not in ROLES:
+        raise InvalidInput("bad_role", f"Role must be one of: {', '.join(ROLES)}.")
+    if db.session.scalar(select(Staff.id).where(Staff.email == email)) is not None:
+        raise InvalidInput("email_taken", f"A staff member with the email {email} already exists.")
+    password = password or new_initial_password()
+    staff = Staff(email=email, name=name, role=role, password_hash=hash_password(password), created_at=now)
+    db.session.add(staff)
+    db.session.flush()
+    audit.record(
+        "staff.created",
+        actor=actor,
+        at=now,
+        target_type="staff",
+        target_id=staff.id,
+        details={"email": email, "name": name, "role": role},
+    )
+    db.session.commit()
+    return staff, password
+
+
+def find_staff(email: str) -> Staff:
+    """The staff member with this email, or StaffNotFound."""
+    staff = db.session.scalar(select(Staff).where(Staff.email == normalise_email(email)))
+    if staff is None:
+        raise StaffNotFound(email)
+    return staff
+
+
+def staff_by_id(staff_id: int) -> Staff | None:
+    return db.session.get(Staff, staff_id)
+
+
+def list_staff() -> list[Staff]:
+    """Every staff member, active first, then by name."""
+    return list(db.session.scalars(select(Staff).order_by(Staff.active.desc(), Staff.name)))
+
+
+def disable_staff(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) -> None:
+    """Disable the account and end all its console sessions at once (DESIGN I4)."""
+    if actor.type == "staff" and actor.id == staff.id:
+        raise NotAllowed("self_disable", "You cannot disable your own account.")
+    if not staff.active:
+        return
+    staff.active, staff.disabled_at = False, now
+    ended = staff_sessions.end_all_for(staff.id, reason="staff_disabled", now=now)
+    audit.record(
+        "staff.disabled",
+        actor=actor,
+        at=now,
+        ip=ip,
+        target_type="staff",
+        target_id=staff.id,
+        details={"email": staff.email, "sessions_ended": ended, "active": {"old": True, "new": False}},
+    )
+    db.session.commit()
+
+
+def reset_totp(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) -> None:
+    """Forget the authenticator: the next sign-in enrols a new one. Ends the member's sessions."""
+    staff.totp_secret_encrypted = None
+    staff.totp_enrolled_at = None
+    ended = staff_sessions.end_all_for(staff.id, reason="totp_reset", now=now)
+    audit.record(
+        "staff.totp_reset",
+        actor=actor,
+        at=now,
+        ip=ip,
+        target_type="staff",
+        target_id=staff.id,
+        details={"email": staff.email, "sessions_ended": ended},
+    )
+    db.session.commit()

@@ -1,0 +1,191 @@
+"""Staff sign-in: password, then TOTP (or TOTP enrolment on first sign-in), then a server-side
+session. Failures are counted per account name and per client address, locked after
+LOCKOUT_THRESHOLD within the window, and every attempt, good or bad, is audited (DESIGN I1, I6).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from impersonator.extensions import db
+from impersonator.models import Staff
+from impersonator.services import audit, secret_box, staff_sessions, throttle, totp
+from impersonator.services.audit import Actor
+from impersonator.services.errors import DomainError, Locked
+from impersonator.services.passwords import verify_password
+from impersonator.services.validation import normalise_email
+
+
+class SignInRefused(DomainError):
+    """The one answer for a wrong email, a wrong password or a disabled account."""
+
+    status = 401
+
+    def __init__(self) -> None:
+        super().__init__("bad_credentials", "Incorrect email or password.")
+
+
+class SignInStepExpired(DomainError):
+    status = 400
+
+    def __init__(self) -> None:
+        super().__init__("step_expired", "Your sign-in took too long. Please start again.")
+
+
+def check_password(email_input: str | None, password: str, *, ip: str | None, now: datetime) -> Staff:
+    """Step one: the staff member whose email and password these are, or SignInRefused / Locked."""
+    email = normalise_email(email_input)
+    _refuse_while_locked(email, ip=ip, now=now)
+    staff = db.session.scalar(select(Staff).where(Staff.email == email))
+    password_ok = verify_password(staff.password_hash if staff else None, password)
+    if staff is None or not password_ok or not staff.active:
+        if staff is None:
+            reason = "unknown_email"
+        else:
+            reason = "wrong_password" if not password_ok else "staff_disabled"
+        _record_failure(email, staff, reason, ip=ip, now=now)
+        raise SignInRefused()
+    return staff
+
+
+def pending_staff(staff_id: int | None, started_at: float | None, *, now: datetime) -> Staff:
+    """The staff member half-way through sign-in, if the password step is recent and still valid."""
+    window = current_app.config["SIGN_IN_STEP_SECONDS"]
+    if staff_id is None or started_at is None or now.timestamp() - started_at > window:
+        raise SignInStepExpired()
+    staff = db.session.get(Staff, staff_id)
+    if staff is None or not staff.active:
+        raise SignInStepExpired()
+    return staff
+
+
+def complete_with_totp(
+    staff: Staff, code: str | None, *, ip: str | None, user_agent: str | None, now: datetime
+) -> str:
+    """Step two: check the TOTP code once; returns the new console session token."""
+    if not staff.totp_enrolled:
+        raise SignInStepExpired()
+    _check_code(staff, code, ip=ip, now=now)
+    return _open_session(staff, "password+totp", ip=ip, user_agent=user_agent, now=now)
+
+
+def enrolment_secret(staff: Staff) -> str:
+    """The secret to enrol (created on first call, kept encrypted until confirmed)."""
+    if staff.totp_enrolled:
+        raise SignInStepExpired()
+    if staff.totp_secret_encrypted is None:
+        staff.totp_secret_encrypted = secret_box.encrypt(totp.new_secret())
+        db.session.commit()
+    return secret_box.decrypt(staff.totp_secret_encrypted)
+
+
+def confirm_enrolment(
+    staff: Staff, code: str | None, *, ip: str | None, user_agent: str | None, now: datetime
+) -> str:
+    """Step two on first sign-in: one good code confirms the authenticator and signs in."""
+    if staff.totp_enrolled or staff.totp_secret_encrypted is None:
+        raise SignInStepExpired()
+    _check_code(staff, code, ip=ip, now=now)
+    staff.totp_enrolled_at = now
+    audit.record(
+        "staff.totp_enrolled",
+        actor=Actor.staff(staff),
+        at=now,
+        ip=ip,
+        target_type="staff",
+        target_id=staff.id,
+    )
+    return _open_session(staff, "password+totp_enrolment", ip=ip, user_agent=user_agent, now=now)
+
+
+def sign_out(token: str | None, *, ip: str | None, now: datetime) -> None:
+    """End the console session behind `token`."""
+    staff_sessions.end(token, ip=ip, now=now)
+
+
+def _check_code(staff: Staff, code: str | None, *, ip: str | None, now: datetime) -> None:
+    _refuse_while_locked(staff.email, ip=ip, now=now)
+    try:
+        totp.consume(staff.id, secret_box.decrypt(staff.totp_secret_encrypted), code, now)
+    except totp.TotpRejected as rejected:
+        _record_failure(staff.email, staff, rejected.reason, ip=ip, now=now)
+        raise
+
+
+def _open_session(staff: Staff, method: str, *, ip: str | None, user_agent: str | None, now: datetime) -> str:
+    throttle.clear(throttle.email_key(staff.email))
+    staff.last_sign_in_at = now
+    token = staff_sessions.start(staff, ip=ip, user_agent=user_agent, now=now)
+    audit.record(
+        "staff.signed_in",
+        actor=Actor.staff(staff),
+        at=now,
+        ip=ip,
+        target_type="staff",
+        target_id=staff.id,
+        details={"method": method},
+    )
+    db.session.commit()
+    return token
+
+
+def _refuse_while_locked(email: str, *, ip: str | None, now: datetime) -> None:
+    address_lock = throttle.locked_until(throttle.ip_key(ip), now)
+    if address_lock:
+        # Not audited per attempt: the lock itself was, and a flood must not flood the trail.
+        raise Locked("address_throttled", address_lock)
+    account_lock = throttle.locked_until(throttle.email_key(email), now)
+    if account_lock:
+        audit.record(
+            "staff.sign_in_failed",
+            actor=Actor.anonymous(email),
+            at=now,
+            ip=ip,
+            outcome="denied",
+            details={"reason": "locked", "email": email},
+        )
+        db.session.commit()
+        raise Locked("account_locked", account_lock)
+
+
+def _record_failure(email: str, staff: Staff | None, reason: str, *, ip: str | None, now: datetime) -> None:
+    """Audit the failure and count it; a count that reaches the limit locks, audited too."""
+    db.session.rollback()  # nothing half-done by the failed step rides along with the failure
+    actor = Actor.staff(staff) if staff else Actor.anonymous(email)
+    target_id = staff.id if staff else None
+    audit.record(
+        "staff.sign_in_failed",
+        actor=actor,
+        at=now,
+        ip=ip,
+        outcome="failure",
+        target_type="staff",
+        target_id=target_id,
+        details={"reason": reason, "email": email},
+    )
+    account_lock = throttle.record_failure(throttle.email_key(email), throttle.account_limit(), now)
+    if account_lock:
+        audit.record(
+            "staff.locked",
+            actor=actor,
+            at=now,
+            ip=ip,
+            outcome="denied",
+            target_type="staff",
+            target_id=target_id,
+            details={"email": email, "until": account_lock.isoformat()},
+        )
+    address_lock = throttle.record_failure(throttle.ip_key(ip), throttle.address_limit(), now)
+    if address_lock:
+        audit.record(
+            "sign_in.address_throttled",
+            actor=Actor.anonymous(ip or "unknown"),
+            at=now,
+            ip=ip,
+            outcome="denied",
+            details={"until": address_lock.isoformat()},
+        )
+    db.session.commit()

@@ -1,0 +1,45 @@
+"""Which tenant a request is for, and who is signed in there. Unknown hosts get 404; every tenant
+view needs a signed-in customer unless it is marked `@public`."""
+
+from __future__ import annotations
+
+from flask import abort, g, redirect, request, session, url_for
+from flask_login import current_user
+
+from impersonator import clock
+from impersonator.extensions import customer_login
+from impersonator.faces import hostname_of
+from impersonator.models import User
+from impersonator.services import customer_auth, tenants
+from impersonator.web import is_public
+
+SESSION_KEY = "customer"
+
+
+def resolve_tenant():
+    """Before every tenant request: the host must be a registered tenant domain."""
+    tenant = tenants.tenant_for_host(hostname_of(request.host))
+    if tenant is None:
+        g.tenant = None
+        abort(404)
+    g.tenant = tenant
+    return None
+
+
+def enforce_sign_in():
+    if request.routing_exception is not None or is_public(request.endpoint):
+        return None
+    if not current_user.is_authenticated:
+        return customer_login.unauthorized()
+    return None
+
+
+@customer_login.request_loader
+def load_signed_in_customer(_request) -> User | None:
+    state = session.get(SESSION_KEY) or {}
+    return customer_auth.signed_in_user(g.tenant, state.get("user_id"), state.get("at"), now=clock.now())
+
+
+@customer_login.unauthorized_handler
+def send_to_sign_in():
+    return redirect(url_for("customer_sign_in.form"))

@@ -1,0 +1,49 @@
+"""Customer sign-in and sign-out on a tenant domain."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, session, url_for
+from flask_login import current_user
+
+from impersonator import clock
+from impersonator.services import customer_auth
+from impersonator.services.errors import DomainError
+from impersonator.tenant.access import SESSION_KEY
+from impersonator.tenant.forms import CustomerSignInForm
+from impersonator.web import client_ip, public
+
+bp = Blueprint("customer_sign_in", __name__)
+
+
+@bp.get("/sign-in")
+@public
+def form():
+    if current_user.is_authenticated:
+        return redirect(url_for("tenant_home.index"))
+    return render_template("tenant/sign_in.html", form=CustomerSignInForm())
+
+
+@bp.post("/sign-in")
+@public
+def submit():
+    form = CustomerSignInForm()
+    if not form.validate_on_submit():
+        return render_template("tenant/sign_in.html", form=form), 400
+    try:
+        user = customer_auth.sign_in(
+            g.tenant, form.email.data, form.password.data, ip=client_ip(), now=clock.now()
+        )
+    except DomainError as refused:
+        flash(refused.message, "error")
+        return render_template("tenant/sign_in.html", form=form), refused.status
+    session.clear()
+    session[SESSION_KEY] = {"user_id": user.id, "at": clock.now().timestamp()}
+    return redirect(url_for("tenant_home.index"), code=303)
+
+
+@bp.post("/sign-out")
+@public
+def sign_out():
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("customer_sign_in.form"), code=303)

@@ -1,0 +1,131 @@
+"""What both faces share on the web side: security headers, error pages, access markers, safe
+redirects and the client's address."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from impersonator.extensions import db
+from impersonator.services.validation import unreadable_character
+
+ERROR_TEXT = {
+    400: ("Bad request", "The request could not be understood. Please go back and try again."),
+    401: ("Sign-in required", "Please sign in to continue."),
+    403: ("Not allowed", "You do not have permission to do that."),
+    404: ("Not found", "There is nothing at this address."),
+    405: ("Method not allowed", "This address does not accept that kind of request."),
+    410: ("Gone", "This link has already been used or has expired."),
+    413: ("Too large", "What you sent is larger than we accept. Please send less."),
+    429: ("Too many requests", "Too many attempts. Please wait a while and try again."),
+    500: ("Something went wrong", "An unexpected error occurred. Nothing was changed."),
+    503: (
+        "Temporarily unavailable",
+        "The service could not record this safely, so nothing was changed. Please try again in a moment.",
+    ),
+}
+
+
+def public(view: Callable) -> Callable:
+    """Mark a view as reachable without signing in; every other view needs a signed-in person."""
+    view.public = True
+    return view
+
+
+def is_public(endpoint: str | None) -> bool:
+    if endpoint == "static":
+        return True
+    view = current_app.view_functions.get(endpoint or "")
+    return bool(getattr(view, "public", False))
+
+
+def client_ip() -> str | None:
+    """The client's address (ProxyFix has applied trusted X-Forwarded-For already)."""
+    return request.remote_addr
+
+
+def user_agent() -> str | None:
+    return (request.user_agent.string or "")[:300] or None
+
+
+def safe_next(target: str | None) -> str | None:
+    """A path on this host, or None: `next=` never leads elsewhere (DESIGN I8)."""
+    if not target or len(target) > 2000 or unreadable_character(target):
+        return None
+    if "\\" in target or not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def error_page(code: int, message: str | None = None, title: str | None = None) -> tuple[str, int]:
+    """The friendly page for an HTTP error, with the face's own layout."""
+    default_title, default_message = ERROR_TEXT.get(code, ERROR_TEXT[500])
+    return render_template(
+        "shared/error.html", code=code, title=title or default_title, message=message or default_message
+    ), code
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Friendly pages for every error; never a stack trace; failed transactions rolled back."""
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        db.session.rollback()
+        return error_page(
+            400, "This form has expired or was not sent from this site. Reload the page and try again."
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code is None or error.code < 400:
+            return error
+        db.session.rollback()
+        response = error.get_response()
+        body, code = error_page(error.code)
+        # Keep headers such as Allow (405) and Retry-After (429).
+        headers = {k: v for k, v in response.headers.items() if k in ("Allow", "Retry-After")}
+        return body, code, headers
+
+    @app.errorhandler(SQLAlchemyError)
+    def database_error(error: SQLAlchemyError):
+        db.session.rollback()
+        app.logger.exception("database error")
+        return error_page(503)
+
+    @app.errorhandler(500)
+    def internal_error(error):
+        db.session.rollback()
+        return error_page(500)
+
+
+def register_security_headers(app: Flask, *, referrer_policy: str) -> None:
+    """Security headers on every response (DESIGN I11)."""
+    hsts = app.config["SECURITY_HSTS"]
+
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        )
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", referrer_policy)
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if hsts:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.endpoint != "static":
+            # Pages show people's data: never keep them in a shared or back-button cache.
+            headers.setdefault("Cache-Control", "no-store")
+        return response
