@@ -97,6 +97,7 @@ class Config:
     TENANT_SESSION_HOURS = env_int("TENANT_SESSION_HOURS", 12)
 
     WTF_CSRF_TIME_LIMIT = env_int("WTF_CSRF_TIME_LIMIT", 3600)
+    LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 
     @classmethod
     def check(cls) -> None:

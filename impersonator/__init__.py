@@ -16,6 +16,7 @@ from config import Config, config_from_environment
 from impersonator import models  # noqa: F401  (registers every table on db.metadata)
 from impersonator.extensions import csrf, customer_login, db, migrate, staff_login
 from impersonator.faces import HostBoundSessionInterface, HostDispatcher
+from impersonator.logs import configure_logging
 from impersonator.web import register_error_handlers, register_security_headers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +26,7 @@ def create_app(config: type[Config] | None = None) -> Flask:
     """Build both faces and return the console app, whose WSGI entry serves every host."""
     config = config or config_from_environment()
     config.check()
+    configure_logging(config.LOG_LEVEL)
     console = build_face("console", config)
     tenant = build_face("tenant", config)
     dispatcher = HostDispatcher(config.CONSOLE_HOST, console=console.wsgi_app, tenant=tenant)
@@ -82,7 +84,9 @@ def register_blueprints(app: Flask, face: str) -> None:
     else:
         from impersonator.tenant import access, home, sign_in
 
-        app.before_request(access.resolve_tenant)
+        # The tenant is resolved before anything else, the CSRF check included: an unknown host is a
+        # 404 whatever the method, and every page, error pages too, knows its tenant.
+        app.before_request_funcs.setdefault(None, []).insert(0, access.resolve_tenant)
         app.before_request(access.enforce_sign_in)
         for module in (sign_in, home):
             app.register_blueprint(module.bp)

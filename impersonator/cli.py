@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 from impersonator import clock
 from impersonator.models import ROLES
@@ -23,7 +24,7 @@ def _fail(problem: DomainError) -> None:
     raise click.ClickException(problem.message)
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def staff() -> None:
     """Manage staff accounts."""
 
@@ -84,6 +85,7 @@ def staff_list() -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo() -> None:
     """Create demo tenants, customers and staff (development only) and print the sign-ins."""
     config = current_app.config

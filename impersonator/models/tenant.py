@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -43,7 +44,7 @@ class TenantDomain(db.Model):
     tenant: Mapped[Tenant] = relationship(back_populates="domains")
 
 
-class User(db.Model):
+class User(UserMixin, db.Model):
     """A tenant's customer user. Never staff: staff live in their own table (DESIGN §2)."""
 
     __tablename__ = "tenant_user"
@@ -59,3 +60,7 @@ class User(db.Model):
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     tenant: Mapped[Tenant] = relationship()
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.active

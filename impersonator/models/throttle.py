@@ -1,22 +1,33 @@
-"""Failure counters behind lockouts and rate limits (DESIGN I6)."""
+"""Failed attempts and the locks they cause (DESIGN I6)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from impersonator.extensions import db
-from impersonator.models.types import UTCDateTime
+from impersonator.models.types import BigIntId, UTCDateTime
 
 
-class FailureCounter(db.Model):
-    """Failures counted against a key (a hashed email, an IP address) within a window."""
+class FailedAttempt(db.Model):
+    """One failure counted against a key (a hashed email, an IP address). Rows older than the
+    window are pruned as new ones arrive, so counting "the last 15 minutes" stays cheap."""
 
-    __tablename__ = "failure_counter"
+    __tablename__ = "failed_attempt"
+    __table_args__ = (Index("ix_failed_attempt_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Lockout(db.Model):
+    """One row per key that has failed: the row lock serialises counting for that key, and
+    `locked_until` says until when the key is refused."""
+
+    __tablename__ = "lockout"
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    failures: Mapped[int] = mapped_column(default=0)
-    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,8 +1,9 @@
 """Counting failures against a key and locking it (DESIGN I6).
 
 Keys are opaque strings: `email:<sha256>` for an account name, whether or not it exists (so a
-lockout tells nothing about existence), `ip:<address>` for a client address. The counter row is read
-with FOR UPDATE (PostgreSQL) or under SQLite's write lock, so parallel failures are all counted.
+lockout tells nothing about existence), `ip:<address>` for a client address. Failures are rows, so
+"5 within the last 15 minutes" is a true rolling window. The key's `lockout` row is read FOR UPDATE
+(PostgreSQL; SQLite's write lock does the same), so parallel failures are counted one after another.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from impersonator.extensions import db
-from impersonator.models import FailureCounter
+from impersonator.models import FailedAttempt, Lockout
 
 
 @dataclass(frozen=True)
@@ -57,28 +59,38 @@ def ip_key(ip: str | None) -> str:
 
 def locked_until(key: str, now: datetime) -> datetime | None:
     """When the lock on `key` ends, or None if it is not locked."""
-    until = db.session.scalar(select(FailureCounter.locked_until).where(FailureCounter.key == key))
+    until = db.session.scalar(select(Lockout.locked_until).where(Lockout.key == key))
     return until if until is not None and until > now else None
 
 
 def record_failure(key: str, limit: Limit, now: datetime) -> datetime | None:
-    """Count one failure; returns the lock's end if this failure locked the key."""
-    counter = db.session.scalar(select(FailureCounter).where(FailureCounter.key == key).with_for_update())
-    if counter is None:
-        counter = FailureCounter(key=key, failures=0, window_started_at=now)
-        db.session.add(counter)
-    if now - counter.window_started_at > limit.window:
-        counter.failures, counter.window_started_at, counter.locked_until = 0, now, None
-    counter.failures += 1
-    if counter.failures >= limit.threshold and (counter.locked_until is None or counter.locked_until <= now):
-        counter.locked_until = now + limit.lock_for
-        counter.failures, counter.window_started_at = 0, now
-        db.session.flush()
-        return counter.locked_until
+    """Count one failure; returns the lock's end if this failure locked the key. Failures while
+    the key is locked neither count nor extend the lock."""
+    lock = _lock_row(key)
+    if lock.locked_until is not None and lock.locked_until > now:
+        return None
+    db.session.add(FailedAttempt(key=key, at=now))
+    db.session.execute(
+        delete(FailedAttempt).where(FailedAttempt.key == key, FailedAttempt.at <= now - limit.window)
+    )
     db.session.flush()
-    return None
+    recent = db.session.scalar(select(func.count()).where(FailedAttempt.key == key))
+    if recent < limit.threshold:
+        return None
+    lock.locked_until = now + limit.lock_for
+    db.session.execute(delete(FailedAttempt).where(FailedAttempt.key == key))
+    db.session.flush()
+    return lock.locked_until
 
 
 def clear(key: str) -> None:
-    """Forget the failures of `key` (after a full success)."""
-    db.session.execute(delete(FailureCounter).where(FailureCounter.key == key))
+    """Forget the failures and any lock of `key` (after a full success)."""
+    db.session.execute(delete(FailedAttempt).where(FailedAttempt.key == key))
+    db.session.execute(delete(Lockout).where(Lockout.key == key))
+
+
+def _lock_row(key: str) -> Lockout:
+    """The key's lockout row, created if missing (without racing a parallel insert), locked."""
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    db.session.execute(dialect.insert(Lockout).values(key=key).on_conflict_do_nothing(index_elements=["key"]))
+    return db.session.scalar(select(Lockout).where(Lockout.key == key).with_for_update())

@@ -21,6 +21,9 @@ from impersonator.services.errors import InvalidInput
 STEP_SECONDS = 30
 # [0-9], not \d: \d also matches Arabic-Indic, full-width and other digits.
 _CODE = re.compile(r"[0-9]{6}")
+# Only ASCII whitespace is forgiven around a code; str.strip() alone would also drop no-break and
+# ideographic spaces, letting non-ASCII input through.
+_ASCII_WHITESPACE = " \t\n\r\f\v"
 
 
 class TotpRejected(InvalidInput):
@@ -59,7 +62,7 @@ def matching_step(secret: str, code: str, now: datetime) -> int | None:
 
 def consume(staff_id: int, secret: str, code: str | None, now: datetime) -> int:
     """Accept `code` for this staff member once, or raise TotpRejected. Returns the step used."""
-    code = (code or "").strip()
+    code = (code or "").strip(_ASCII_WHITESPACE)
     if len(code) != 6 or not _CODE.fullmatch(code):
         raise TotpRejected("totp_malformed", "Enter the 6-digit code from your authenticator app.")
     step = matching_step(secret, code, now)

@@ -36,8 +36,11 @@ def enforce_sign_in():
 
 @customer_login.request_loader
 def load_signed_in_customer(_request) -> User | None:
+    tenant = g.get("tenant")
+    if tenant is None:  # an error page drawn before (or instead of) tenant resolution
+        return None
     state = session.get(SESSION_KEY) or {}
-    return customer_auth.signed_in_user(g.tenant, state.get("user_id"), state.get("at"), now=clock.now())
+    return customer_auth.signed_in_user(tenant, state.get("user_id"), state.get("at"), now=clock.now())
 
 
 @customer_login.unauthorized_handler

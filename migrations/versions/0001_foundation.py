@@ -1,4 +1,4 @@
-"""foundation: tenants, users, staff, staff sessions, audit, failure counters
+"""foundation: tenants, users, staff, staff sessions, audit, failed attempts and lockouts
 
 Revision ID: 0001_foundation
 Revises: 
@@ -38,10 +38,17 @@ def upgrade():
         batch_op.create_index('ix_audit_event_actor', ['actor_type', 'actor_id'], unique=False)
         batch_op.create_index('ix_audit_event_at', ['at'], unique=False)
 
-    op.create_table('failure_counter',
+    op.create_table('failed_attempt',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('key', sa.String(length=100), nullable=False),
-    sa.Column('failures', sa.Integer(), nullable=False),
-    sa.Column('window_started_at', sa.DateTime(), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('failed_attempt', schema=None) as batch_op:
+        batch_op.create_index('ix_failed_attempt_key_at', ['key', 'at'], unique=False)
+
+    op.create_table('lockout',
+    sa.Column('key', sa.String(length=100), nullable=False),
     sa.Column('locked_until', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('key')
     )
@@ -135,7 +142,11 @@ def downgrade():
     op.drop_table('staff_session')
     op.drop_table('tenant')
     op.drop_table('staff')
-    op.drop_table('failure_counter')
+    op.drop_table('lockout')
+    with op.batch_alter_table('failed_attempt', schema=None) as batch_op:
+        batch_op.drop_index('ix_failed_attempt_key_at')
+
+    op.drop_table('failed_attempt')
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_event_at')
         batch_op.drop_index('ix_audit_event_actor')

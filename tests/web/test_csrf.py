@@ -1,0 +1,220 @@
+"""I11: every state change is a POST with a CSRF token; without one (or with a stranger's) nothing happens.
+
+Each POST rule of both faces has a case below that signs in whoever the form needs and posts data that
+*would* change something, so the 400 proves the CSRF check, not a missing sign-in or a bad form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy import func, select
+
+from impersonator.extensions import db
+from impersonator.models import Staff, StaffSession, User
+from impersonator.services import secret_box, totp
+from tests.support.web import ACME, CONSOLE, csrf_token, post_form, sign_in, sign_in_customer
+
+REFUSAL = "This form has expired or was not sent from this site"
+
+
+@dataclass
+class Case:
+    """A POST ready to send: where, what, and the page whose form carries this session's token."""
+
+    base_url: str
+    path: str
+    token_page: str
+    data: dict = field(default_factory=dict)
+    accepted_status: int = 302
+
+
+@dataclass
+class Bed:
+    app: object
+    client: object
+    make_staff: Callable
+    clock: object
+
+
+def password_step(bed: Bed, member) -> None:
+    bed.clock.next_totp_step()
+    response = post_form(
+        bed.client, CONSOLE, "/sign-in", "/sign-in", {"email": member.email, "password": member.password}
+    )
+    assert response.status_code == 302
+
+
+def console_sign_in(bed: Bed) -> Case:
+    member = bed.make_staff("support")
+    bed.clock.next_totp_step()
+    return Case(CONSOLE, "/sign-in", "/sign-in", {"email": member.email, "password": member.password})
+
+
+def console_code(bed: Bed) -> Case:
+    member = bed.make_staff("support")
+    password_step(bed, member)
+    return Case(CONSOLE, "/sign-in/code", "/sign-in/code", {"code": member.code()})
+
+
+def console_enrol(bed: Bed) -> Case:
+    member = bed.make_staff("support", enrolled=False)
+    password_step(bed, member)
+    assert bed.client.get("/sign-in/enrol", base_url=CONSOLE).status_code == 200
+    with bed.app.app_context():
+        secret = secret_box.decrypt(db.session.get(Staff, member.id).totp_secret_encrypted)
+    return Case(CONSOLE, "/sign-in/enrol", "/sign-in/enrol", {"code": totp.code_at(secret, bed.clock.now())})
+
+
+def console_sign_out(bed: Bed) -> Case:
+    sign_in(bed.client, bed.make_staff("support"), bed.clock)
+    return Case(CONSOLE, "/sign-out", "/")
+
+
+def staff_action(action: str) -> Callable[[Bed], Case]:
+    def build(bed: Bed) -> Case:
+        target = bed.make_staff("support")
+        sign_in(bed.client, bed.make_staff("admin"), bed.clock)
+        return Case(CONSOLE, f"/admin/staff/{target.id}/{action}", "/", accepted_status=303)
+
+    return build
+
+
+def customer_sign_in(bed: Bed) -> Case:
+    data = {"email": "alice@acme.example", "password": "customer password"}
+    return Case(ACME, "/sign-in", "/sign-in", data, accepted_status=303)
+
+
+def customer_sign_out(bed: Bed) -> Case:
+    assert sign_in_customer(bed.client, ACME, "alice@acme.example", "customer password").status_code == 303
+    return Case(ACME, "/sign-out", "/", accepted_status=303)
+
+
+CASES: dict[tuple[str, str], Callable[[Bed], Case]] = {
+    ("console", "sign_in.submit"): console_sign_in,
+    ("console", "sign_in.code"): console_code,
+    ("console", "sign_in.enrol"): console_enrol,
+    ("console", "sign_in.sign_out"): console_sign_out,
+    ("console", "staff_admin.disable"): staff_action("disable"),
+    ("console", "staff_admin.reset_totp"): staff_action("reset-totp"),
+    ("tenant", "customer_sign_in.submit"): customer_sign_in,
+    ("tenant", "customer_sign_in.sign_out"): customer_sign_out,
+}
+
+
+@pytest.fixture
+def bed(app, client, make_staff, clock, tenants) -> Bed:
+    return Bed(app, client, make_staff, clock)
+
+
+def snapshot(app) -> dict:
+    """Everything a POST of these forms could write: the rows of every table, and what changes in place."""
+    with app.app_context():
+        return {
+            "rows": {
+                table.name: db.session.scalar(select(func.count()).select_from(table))
+                for table in db.metadata.sorted_tables
+            },
+            "staff sessions": [(s.id, s.ended_at) for s in db.session.scalars(select(StaffSession))],
+            "staff": [
+                (
+                    s.id,
+                    s.active,
+                    s.totp_enrolled_at,
+                    s.totp_secret_encrypted,
+                    s.totp_last_step,
+                    s.last_sign_in_at,
+                )
+                for s in db.session.scalars(select(Staff).order_by(Staff.id))
+            ],
+            "customers": [
+                (u.id, u.last_sign_in_at) for u in db.session.scalars(select(User).order_by(User.id))
+            ],
+        }
+
+
+def signed_in_somewhere(client) -> tuple[int, int]:
+    """The status of each face's home page: 200 when signed in there, 302 to sign-in otherwise."""
+    return client.get("/", base_url=CONSOLE).status_code, client.get("/", base_url=ACME).status_code
+
+
+def post_rules(face_app) -> set[str]:
+    return {rule.endpoint for rule in face_app.url_map.iter_rules() if "POST" in rule.methods}
+
+
+def test_i11_every_post_rule_of_both_faces_has_a_csrf_case(app, tenant_app):
+    rules = {("console", e) for e in post_rules(app)} | {("tenant", e) for e in post_rules(tenant_app)}
+
+    assert rules == set(CASES)
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=[endpoint for _, endpoint in CASES])
+def test_i11_a_post_without_csrf_token_is_refused_and_changes_nothing(bed, case):
+    post = case(bed)
+    before, signed_in = snapshot(bed.app), signed_in_somewhere(bed.client)
+
+    response = bed.client.post(post.path, base_url=post.base_url, data=post.data)
+
+    assert response.status_code == 400
+    assert REFUSAL in response.text
+    assert snapshot(bed.app) == before
+    assert signed_in_somewhere(bed.client) == signed_in
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=[endpoint for _, endpoint in CASES])
+def test_i11_a_csrf_token_of_another_session_is_refused(bed, case):
+    post = case(bed)
+    stranger = bed.app.test_client()
+    foreign_token = csrf_token(stranger.get("/sign-in", base_url=post.base_url).text)
+    before, signed_in = snapshot(bed.app), signed_in_somewhere(bed.client)
+
+    response = bed.client.post(
+        post.path, base_url=post.base_url, data={"csrf_token": foreign_token, **post.data}
+    )
+
+    assert response.status_code == 400
+    assert REFUSAL in response.text
+    assert snapshot(bed.app) == before
+    assert signed_in_somewhere(bed.client) == signed_in
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=[endpoint for _, endpoint in CASES])
+def test_i11_the_same_post_with_its_own_token_goes_through(bed, case):
+    """The control: what the two tests above send is a request that would otherwise succeed."""
+    post = case(bed)
+    token = csrf_token(bed.client.get(post.token_page, base_url=post.base_url).text)
+
+    response = bed.client.post(post.path, base_url=post.base_url, data={"csrf_token": token, **post.data})
+
+    assert response.status_code == post.accepted_status, response.text
+
+
+def test_i11_a_console_token_is_refused_on_a_tenant_domain(bed):
+    token = csrf_token(bed.client.get("/sign-in", base_url=CONSOLE).text)
+
+    response = bed.client.post(
+        "/sign-in",
+        base_url=ACME,
+        data={"csrf_token": token, "email": "alice@acme.example", "password": "customer password"},
+    )
+
+    assert response.status_code == 400
+    assert REFUSAL in response.text
+
+
+def test_i11_an_expired_csrf_token_is_refused(bed):
+    token = csrf_token(bed.client.get("/sign-in", base_url=ACME).text)
+    bed.clock.advance(seconds=bed.app.config["WTF_CSRF_TIME_LIMIT"] + 1)
+    before = snapshot(bed.app)
+
+    response = bed.client.post(
+        "/sign-in",
+        base_url=ACME,
+        data={"csrf_token": token, "email": "alice@acme.example", "password": "customer password"},
+    )
+
+    assert response.status_code == 400
+    assert REFUSAL in response.text
+    assert snapshot(bed.app) == before
