@@ -35,7 +35,8 @@ class HostDispatcher:
         self.tenant = tenant
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        host = hostname_of(environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "")
+        # The Host header only: a request without one is never the console (the tenant face 404s it).
+        host = hostname_of(environ.get("HTTP_HOST") or "")
         face = self.console if host == self.console_host else self.tenant
         return face(environ, start_response)
 

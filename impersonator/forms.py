@@ -30,7 +30,14 @@ class Readable:
                 allow_newlines=self.allow_newlines,
             )
         except InvalidInput as problem:
+            _forget_if_unreadable(field, problem)
             raise ValidationError(problem.message) from None
+
+
+def _forget_if_unreadable(field: Field, problem: InvalidInput) -> None:
+    """Text refused for its characters is not shown back in the field: the page says what to fix."""
+    if problem.reason in {"bad_characters", "too_long"}:
+        field.data = ""
 
 
 class EmailAddress:
@@ -42,6 +49,7 @@ class EmailAddress:
         try:
             field.data = normalise_email(field.data)
         except InvalidInput as problem:
+            _forget_if_unreadable(field, problem)
             raise ValidationError(problem.message) from None
 
 

@@ -11,7 +11,9 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from impersonator import clock
 from impersonator.extensions import db
+from impersonator.services.errors import DomainError, Locked
 from impersonator.services.validation import unreadable_character
 
 ERROR_TEXT = {
@@ -63,6 +65,13 @@ def safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc:
         return None
     return target
+
+
+def refusal_headers(refused: DomainError) -> dict[str, str]:
+    """Headers that go with a refusal: Retry-After when it is a lock (429)."""
+    if isinstance(refused, Locked):
+        return {"Retry-After": str(refused.retry_after(clock.now()))}
+    return {}
 
 
 def error_page(code: int, message: str | None = None, title: str | None = None) -> tuple[str, int]:

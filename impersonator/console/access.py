@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import abort, current_app, flash, redirect, request, session, url_for
+from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user
 
 from impersonator import clock
@@ -51,6 +51,7 @@ def enforce_access():
 def load_signed_in_staff(_request) -> Staff | None:
     """The staff member behind this request's server-side session, checked on every request."""
     row = staff_sessions.resolve(session.get(SESSION_TOKEN_KEY), now=clock.now())
+    g.staff_session = row
     return row.staff if row else None
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, session
+from flask import Blueprint, g, render_template
 from flask_login import current_user
 
 from impersonator import clock
-from impersonator.console.access import SESSION_TOKEN_KEY, requires
+from impersonator.console.access import requires
 from impersonator.services import staff_sessions
 from impersonator.services.roles import ROLE_LABELS, Permission
 
@@ -16,11 +16,10 @@ bp = Blueprint("home", __name__)
 @bp.get("/")
 @requires(Permission.SEARCH)
 def index():
-    current = staff_sessions.resolve(session.get(SESSION_TOKEN_KEY), now=clock.now())
-    sessions = staff_sessions.live_for(current_user.id, now=clock.now())
+    # The session row was resolved (once) by the login loader for this very request.
     return render_template(
         "console/home.html",
         role_label=ROLE_LABELS[current_user.role],
-        sessions=sessions,
-        current_session_id=current.id if current else None,
+        sessions=staff_sessions.live_for(current_user.id, now=clock.now()),
+        current_session_id=g.staff_session.id,
     )

@@ -20,7 +20,7 @@ from impersonator.console.access import SESSION_TOKEN_KEY
 from impersonator.console.forms import SignInForm, TotpForm
 from impersonator.services import staff_auth, totp
 from impersonator.services.errors import DomainError
-from impersonator.web import client_ip, public, safe_next, user_agent
+from impersonator.web import client_ip, public, refusal_headers, safe_next, user_agent
 
 bp = Blueprint("sign_in", __name__)
 
@@ -46,8 +46,7 @@ def submit():
             form.email.data, form.password.data, ip=client_ip(), now=clock.now()
         )
     except DomainError as refused:
-        flash(refused.message, "error")
-        return render_template("console/sign_in.html", form=form, next=_next_from_query()), refused.status
+        return _refused("console/sign_in.html", refused, form=form, next=_next_from_query())
     # Privilege changes: a new session, holding only the half-way state.
     session.clear()
     session[PENDING_KEY] = {"staff_id": staff.id, "at": clock.now().timestamp(), "next": _next_from_query()}
@@ -69,8 +68,7 @@ def code():
                 staff, form.code.data, ip=client_ip(), user_agent=user_agent(), now=clock.now()
             )
         except DomainError as refused:
-            flash(refused.message, "error")
-            return render_template("console/totp.html", form=form), refused.status
+            return _refused("console/totp.html", refused, form=form)
         return _signed_in(token)
     return render_template("console/totp.html", form=form), 400 if form.is_submitted() else 200
 
@@ -84,25 +82,22 @@ def enrol():
     if staff.totp_enrolled:
         return redirect(url_for("sign_in.code"))
     secret = staff_auth.enrolment_secret(staff)
-    form = TotpForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            token = staff_auth.confirm_enrolment(
-                staff, form.code.data, ip=client_ip(), user_agent=user_agent(), now=clock.now()
-            )
-        except DomainError as refused:
-            flash(refused.message, "error")
-            status = refused.status
-        else:
-            return _signed_in(token)
-    elif form.is_submitted():
-        status = 400
     uri = totp.provisioning_uri(secret, staff.email, current_app.config["TOTP_ISSUER"])
-    qr_svg = segno.make(uri, error="m").svg_inline(scale=4, dark="#111", light="#fff")
-    return render_template(
-        "console/enrol.html", form=form, secret=secret, qr_svg=qr_svg, account=staff.email
-    ), status
+    page = {
+        "secret": secret,
+        "account": staff.email,
+        "qr_svg": segno.make(uri, error="m").svg_inline(scale=4, dark="#111", light="#fff"),
+    }
+    form = TotpForm()
+    if not form.validate_on_submit():
+        return render_template("console/enrol.html", form=form, **page), 400 if form.is_submitted() else 200
+    try:
+        token = staff_auth.confirm_enrolment(
+            staff, form.code.data, ip=client_ip(), user_agent=user_agent(), now=clock.now()
+        )
+    except DomainError as refused:
+        return _refused("console/enrol.html", refused, form=form, **page)
+    return _signed_in(token)
 
 
 @bp.post("/sign-out")
@@ -112,6 +107,12 @@ def sign_out():
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("sign_in.form"))
+
+
+def _refused(template: str, refused: DomainError, **context):
+    """Show the form again with the service's sentence, its status, and Retry-After on a lock."""
+    flash(refused.message, "error")
+    return render_template(template, **context), refused.status, refusal_headers(refused)
 
 
 def _pending_staff():

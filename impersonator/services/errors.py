@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 class DomainError(Exception):
@@ -32,6 +32,11 @@ class Locked(DomainError):
     status = 429
 
     def __init__(self, reason: str, until: datetime) -> None:
-        stamp = until.strftime("%H:%M UTC")
+        # Rounded up to the minute: "after 12:16" must never be a minute at which it is still locked.
+        stamp = (until + timedelta(seconds=59)).strftime("%H:%M UTC")
         super().__init__(reason, f"Too many failed attempts. Try again after {stamp}.")
         self.until = until
+
+    def retry_after(self, now: datetime) -> int:
+        """Whole seconds until the lock ends, for the Retry-After header."""
+        return max(1, int((self.until - now).total_seconds() + 0.999))

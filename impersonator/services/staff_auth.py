@@ -48,6 +48,10 @@ def check_password(email_input: str | None, password: str, *, ip: str | None, no
             reason = "wrong_password" if not password_ok else "staff_disabled"
         _record_failure(email, staff, reason, ip=ip, now=now)
         raise SignInRefused()
+    if not staff.totp_enrolled and staff.totp_secret_encrypted is None:
+        # First sign-in (or after a reset): the secret to enrol is made now, on this POST.
+        staff.totp_secret_encrypted = secret_box.encrypt(totp.new_secret())
+        db.session.commit()
     return staff
 
 
@@ -73,12 +77,9 @@ def complete_with_totp(
 
 
 def enrolment_secret(staff: Staff) -> str:
-    """The secret to enrol (created on first call, kept encrypted until confirmed)."""
-    if staff.totp_enrolled:
+    """The secret waiting to be confirmed (created at the password step, kept encrypted)."""
+    if staff.totp_enrolled or staff.totp_secret_encrypted is None:
         raise SignInStepExpired()
-    if staff.totp_secret_encrypted is None:
-        staff.totp_secret_encrypted = secret_box.encrypt(totp.new_secret())
-        db.session.commit()
     return secret_box.decrypt(staff.totp_secret_encrypted)
 
 

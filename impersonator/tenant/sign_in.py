@@ -10,7 +10,7 @@ from impersonator.services import customer_auth
 from impersonator.services.errors import DomainError
 from impersonator.tenant.access import SESSION_KEY
 from impersonator.tenant.forms import CustomerSignInForm
-from impersonator.web import client_ip, public
+from impersonator.web import client_ip, public, refusal_headers
 
 bp = Blueprint("customer_sign_in", __name__)
 
@@ -35,7 +35,7 @@ def submit():
         )
     except DomainError as refused:
         flash(refused.message, "error")
-        return render_template("tenant/sign_in.html", form=form), refused.status
+        return render_template("tenant/sign_in.html", form=form), refused.status, refusal_headers(refused)
     session.clear()
     session[SESSION_KEY] = {"user_id": user.id, "at": clock.now().timestamp()}
     return redirect(url_for("tenant_home.index"), code=303)

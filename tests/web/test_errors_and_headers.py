@@ -109,7 +109,7 @@ def test_i11_a_locked_console_sign_in_gets_a_429(app, client, make_staff, clock)
     response = sign_in_password(client, member.email, member.password)
 
     assert response.status_code == 429
-    assert "Too many failed attempts. Try again after 12:15 UTC." in response.text
+    assert "Too many failed attempts. Try again after 12:16 UTC." in response.text
     assert 'class="face-console"' in response.text
     assert "Traceback" not in response.text
 
@@ -121,7 +121,7 @@ def test_i11_a_locked_customer_sign_in_gets_a_429(app, client, tenants):
     response = sign_in_customer(client, ACME, "alice@acme.example", "customer password")
 
     assert response.status_code == 429
-    assert "Too many failed attempts. Try again after 12:15 UTC." in response.text
+    assert "Too many failed attempts. Try again after 12:16 UTC." in response.text
     assert '<span class="brand">Acme</span>' in response.text
     assert client.get("/", base_url=ACME).status_code == 302
 

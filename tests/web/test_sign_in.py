@@ -159,7 +159,8 @@ def test_i6_five_wrong_passwords_lock_the_account(app, client, make_staff, clock
     response = sign_in_password(client, member.email, member.password)
 
     assert response.status_code == 429
-    assert flash_text(response) == "Too many failed attempts. Try again after 12:15 UTC."
+    assert flash_text(response) == "Too many failed attempts. Try again after 12:16 UTC."
+    assert response.headers["Retry-After"] == str(15 * 60)
     assert count(app, "staff.locked") == 1
     assert audit_events(app, "staff.sign_in_failed")[-1]["details"]["reason"] == "locked"
     assert staff_sessions(app, member.id) == []
@@ -173,7 +174,7 @@ def test_i6_an_unknown_email_locks_the_same_way(app, client, clock):
     response = sign_in_password(client, "nobody@staff.example", "a guess")
 
     assert response.status_code == 429
-    assert flash_text(response) == "Too many failed attempts. Try again after 12:15 UTC."
+    assert flash_text(response) == "Too many failed attempts. Try again after 12:16 UTC."
     assert count(app, "staff.locked") == 1
 
 
