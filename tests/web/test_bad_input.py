@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -16,6 +15,7 @@ from impersonator.services.audit import Actor
 from impersonator.services.staff_admin import create_staff
 from tests.support.records import audit_actions
 from tests.support.web import ACME, CONSOLE, csrf_token, post_form, sign_in, sign_in_customer
+from tests.web.conftest import Bed, password_step
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -36,22 +36,6 @@ class FilledForm:
     path: str
     data: dict[str, str]
     staff_id: int | None = None
-
-
-@dataclass
-class Bed:
-    app: object
-    client: object
-    make_staff: Callable
-    clock: object
-
-
-def password_step(bed: Bed, member) -> None:
-    bed.clock.next_totp_step()
-    response = post_form(
-        bed.client, CONSOLE, "/sign-in", "/sign-in", {"email": member.email, "password": member.password}
-    )
-    assert response.status_code == 302
 
 
 def console_sign_in(bed: Bed) -> FilledForm:
@@ -140,11 +124,6 @@ CASES = [
     for field_name in fields
     for kind in FIELD_CASES[field_name]
 ]
-
-
-@pytest.fixture
-def bed(app, client, make_staff, clock, tenants) -> Bed:
-    return Bed(app, client, make_staff, clock)
 
 
 def written(app) -> dict:

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from impersonator.extensions import db
 from impersonator.models import Staff, StaffSession, User
 from impersonator.services import secret_box, totp
-from tests.support.web import ACME, CONSOLE, csrf_token, post_form, sign_in, sign_in_customer
+from tests.support.web import ACME, CONSOLE, csrf_token, sign_in, sign_in_customer
+from tests.web.conftest import Bed, password_step
 
 REFUSAL = "This form has expired or was not sent from this site"
 
@@ -29,22 +30,6 @@ class Case:
     token_page: str
     data: dict = field(default_factory=dict)
     accepted_status: int = 302
-
-
-@dataclass
-class Bed:
-    app: object
-    client: object
-    make_staff: Callable
-    clock: object
-
-
-def password_step(bed: Bed, member) -> None:
-    bed.clock.next_totp_step()
-    response = post_form(
-        bed.client, CONSOLE, "/sign-in", "/sign-in", {"email": member.email, "password": member.password}
-    )
-    assert response.status_code == 302
 
 
 def console_sign_in(bed: Bed) -> Case:
@@ -102,11 +87,6 @@ CASES: dict[tuple[str, str], Callable[[Bed], Case]] = {
     ("tenant", "customer_sign_in.submit"): customer_sign_in,
     ("tenant", "customer_sign_in.sign_out"): customer_sign_out,
 }
-
-
-@pytest.fixture
-def bed(app, client, make_staff, clock, tenants) -> Bed:
-    return Bed(app, client, make_staff, clock)
 
 
 def snapshot(app) -> dict:
