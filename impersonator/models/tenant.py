@@ -58,6 +58,8 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Consent (DESIGN §9): support may enter without a code until this moment; never indefinite.
+    support_access_opt_in_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     tenant: Mapped[Tenant] = relationship()
 

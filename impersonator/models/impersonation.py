@@ -1,0 +1,91 @@
+"""Impersonations, the requests made in a ghost session, and the global switch (DESIGN §3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from impersonator.clock import now
+from impersonator.extensions import db
+from impersonator.models.staff import Staff
+from impersonator.models.tenant import Tenant, User
+from impersonator.models.types import BigIntId, UTCDateTime
+
+MODES = ("read_only", "full")
+END_REASONS = (
+    "staff_ended", "user_revoked", "security_terminated", "expired", "switched_off",
+    "staff_disabled", "policy_changed", "wrong_tenant",
+)
+
+
+class Impersonation(db.Model):
+    """One request to see a user's account: issued with a one-time token, redeemed at most once
+    into a ghost session that ends at `expires_at` at the latest."""
+
+    __tablename__ = "impersonation"
+    __table_args__ = (
+        Index("ix_impersonation_staff_issued", "staff_id", "issued_at"),
+        Index("ix_impersonation_user_issued", "user_id", "issued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("tenant_user.id"))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text())
+    ticket: Mapped[str | None] = mapped_column(String(100))
+    mode: Mapped[str] = mapped_column(String(10))
+    duration_minutes: Mapped[int] = mapped_column()
+    access_via: Mapped[str] = mapped_column(String(10))  # opt_in | code
+    # The token's id and audience; the token itself is never stored (DESIGN I3).
+    token_jti: Mapped[str] = mapped_column(String(64), unique=True)
+    audience: Mapped[str] = mapped_column(String(253))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+    token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    issue_ip: Mapped[str | None] = mapped_column(String(45))
+    issue_user_agent: Mapped[str | None] = mapped_column(String(300))
+    redeem_ip: Mapped[str | None] = mapped_column(String(45))
+    redeem_user_agent: Mapped[str | None] = mapped_column(String(300))
+
+    staff: Mapped[Staff] = relationship()
+    user: Mapped[User] = relationship()
+    tenant: Mapped[Tenant] = relationship()
+
+    def state(self, at: datetime) -> str:
+        """issued | expired_unredeemed | active | ended (DESIGN §3)."""
+        if self.ended_at is not None:
+            return "ended"
+        if self.redeemed_at is None:
+            return "issued" if at < self.token_expires_at else "expired_unredeemed"
+        return "active" if self.expires_at is not None and at < self.expires_at else "ended"
+
+
+class GhostRequest(db.Model):
+    """One request made in a ghost session: the customer is the subject, the staff member the
+    actor (RFC 8693 style). Kept apart from the audit chain so every ghost request stays cheap."""
+
+    __tablename__ = "ghost_request"
+    __table_args__ = (Index("ix_ghost_request_impersonation", "impersonation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    impersonation_id: Mapped[int] = mapped_column(ForeignKey("impersonation.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    status: Mapped[int] = mapped_column()
+
+
+class Setting(db.Model):
+    """Product-wide switches, such as `impersonation_enabled` (the global kill switch)."""
+
+    __tablename__ = "setting"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
