@@ -96,6 +96,18 @@ class Config:
     # Customer sign-in on tenant domains.
     TENANT_SESSION_HOURS = env_int("TENANT_SESSION_HOURS", 12)
 
+    # Impersonation (DESIGN I3 to I6, §9).
+    TOKEN_TTL_SECONDS = env_int("TOKEN_TTL_SECONDS", 60)
+    # Keys that sign redirect tokens, newest first; empty means "derive one from SECRET_KEY".
+    TOKEN_SIGNING_KEYS = env_list("TOKEN_SIGNING_KEYS", [])
+    SESSION_MAX_MINUTES = env_int("SESSION_MAX_MINUTES", 60)
+    JUSTIFICATION_MIN_CHARS = env_int("JUSTIFICATION_MIN_CHARS", 20)
+    JUSTIFICATION_MAX_CHARS = 2000
+    ACCESS_CODE_TTL_MINUTES = env_int("ACCESS_CODE_TTL_MINUTES", 60)
+    ACCESS_CODE_MAX_FAILURES = env_int("ACCESS_CODE_MAX_FAILURES", 5)
+    ACCESS_CODE_LOCK_MINUTES = env_int("ACCESS_CODE_LOCK_MINUTES", 60)
+    OPT_IN_MAX_DAYS = env_int("OPT_IN_MAX_DAYS", 30)
+
     WTF_CSRF_TIME_LIMIT = env_int("WTF_CSRF_TIME_LIMIT", 3600)
     LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 
@@ -106,6 +118,12 @@ class Config:
             raise ConfigError("CONSOLE_IDLE_MINUTES and CONSOLE_ABSOLUTE_HOURS must be positive")
         if cls.PUBLIC_SCHEME not in {"http", "https"}:
             raise ConfigError("PUBLIC_SCHEME must be http or https")
+        if not 1 <= cls.TOKEN_TTL_SECONDS <= 120:
+            raise ConfigError("TOKEN_TTL_SECONDS must be between 1 and 120")
+        if not 1 <= cls.SESSION_MAX_MINUTES <= 60:
+            raise ConfigError("SESSION_MAX_MINUTES must be between 1 and 60")
+        if not 1 <= cls.OPT_IN_MAX_DAYS <= 30:
+            raise ConfigError("OPT_IN_MAX_DAYS must be between 1 and 30")
 
 
 class DevelopmentConfig(Config):

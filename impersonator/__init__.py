@@ -13,7 +13,7 @@ from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config, config_from_environment
-from impersonator import models  # noqa: F401  (registers every table on db.metadata)
+from impersonator import clock, models  # noqa: F401  (models: registers every table on db.metadata)
 from impersonator.extensions import csrf, customer_login, db, migrate, staff_login
 from impersonator.faces import HostBoundSessionInterface, HostDispatcher
 from impersonator.logs import configure_logging
@@ -76,19 +76,21 @@ def register_extensions(app: Flask, face: str) -> None:
 
 def register_blueprints(app: Flask, face: str) -> None:
     if face == "console":
-        from impersonator.console import access, home, sign_in, staff_admin
+        from impersonator.console import access, home, impersonations, search, sign_in, staff_admin, users
 
         app.before_request(access.enforce_access)
-        for module in (sign_in, home, staff_admin):
+        for module in (sign_in, home, search, staff_admin, users, impersonations):
             app.register_blueprint(module.bp)
     else:
-        from impersonator.tenant import access, home, sign_in
+        from impersonator.tenant import access, ghost, home, impersonation, sign_in
 
         # The tenant is resolved before anything else, the CSRF check included: an unknown host is a
         # 404 whatever the method, and every page, error pages too, knows its tenant.
         app.before_request_funcs.setdefault(None, []).insert(0, access.resolve_tenant)
+        app.before_request(ghost.guard)
         app.before_request(access.enforce_sign_in)
-        for module in (sign_in, home):
+        app.after_request(ghost.log_request)
+        for module in (sign_in, home, impersonation):
             app.register_blueprint(module.bp)
 
 
@@ -100,7 +102,10 @@ def register_template_globals(app: Flask, face: str) -> None:
 
         app.jinja_env.globals["can"] = can
     else:
-        app.context_processor(lambda: {"tenant": g.get("tenant")})
+        from impersonator.tenant.ghost import current_impersonation
+
+        app.jinja_env.globals["current_impersonation"] = current_impersonation
+        app.context_processor(lambda: {"tenant": g.get("tenant"), "now": clock.now()})
 
 
 def register_commands(app: Flask) -> None:

@@ -8,7 +8,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from impersonator import clock
 from impersonator.models import ROLES
-from impersonator.services import demo, staff_admin, totp
+from impersonator.services import demo, settings, staff_admin, totp
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
 
@@ -18,6 +18,7 @@ CLI_ACTOR = Actor.system("cli")
 def register(app: Flask) -> None:
     app.cli.add_command(staff)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(impersonation)
 
 
 def _fail(problem: DomainError) -> None:
@@ -116,3 +117,32 @@ def seed_demo() -> None:
             click.echo(f"  {'':13} no authenticator yet: enrols at the first sign-in")
     click.echo("")
     click.echo("A code at any time:  .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"")
+
+
+@click.group(cls=AppGroup)
+def impersonation() -> None:
+    """The global impersonation switch (the admin page comes with the security-team issue)."""
+
+
+@impersonation.command("status")
+def impersonation_status() -> None:
+    """Show whether impersonation is switched on."""
+    click.echo("on" if settings.impersonation_enabled() else "off")
+
+
+@impersonation.command("enable")
+def impersonation_enable() -> None:
+    """Switch impersonation on for everyone (audited)."""
+    changed = settings.set_impersonation_enabled(True, actor=CLI_ACTOR, ip=None, now=clock.now())
+    click.echo("Impersonation is on." if changed else "Impersonation was already on.")
+
+
+@impersonation.command("disable")
+def impersonation_disable() -> None:
+    """Switch impersonation off: new requests and redemptions are refused, live sessions end."""
+    changed = settings.set_impersonation_enabled(False, actor=CLI_ACTOR, ip=None, now=clock.now())
+    click.echo(
+        "Impersonation is off; live sessions end on their next request."
+        if changed
+        else "Impersonation was already off."
+    )

@@ -15,8 +15,14 @@ from impersonator.models.types import BigIntId, UTCDateTime
 
 MODES = ("read_only", "full")
 END_REASONS = (
-    "staff_ended", "user_revoked", "security_terminated", "expired", "switched_off",
-    "staff_disabled", "policy_changed", "wrong_tenant",
+    "staff_ended",
+    "user_revoked",
+    "security_terminated",
+    "expired",
+    "switched_off",
+    "staff_disabled",
+    "policy_changed",
+    "wrong_tenant",
 )
 
 

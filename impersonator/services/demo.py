@@ -7,7 +7,7 @@ fixed and public; the CLI refuses to seed outside development and testing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -18,22 +18,29 @@ from impersonator.services.audit import Actor
 from impersonator.services.passwords import hash_password
 from impersonator.services.staff_admin import create_staff
 
+# (slug, name, domain, access policy, customers as (email, name, access)): the access states cover
+# what the console shows: opted in, code needed, inactive, and a tenant that always wants a code.
 DEMO_TENANTS = (
     (
         "acme",
         "Acme Corporation",
         "acme.localhost",
+        "opt_in_or_code",
         (
-            ("alice@acme.example", "Alice Anderson"),
-            ("bob@acme.example", "Bob Brown"),
-            ("carol@acme.example", "Carol Chen"),
+            ("alice@acme.example", "Alice Anderson", "opted_in"),
+            ("bob@acme.example", "Bob Brown", "code"),
+            ("carol@acme.example", "Carol Chen", "inactive"),
         ),
     ),
     (
         "globex",
         "Globex",
         "globex.localhost",
-        (("gina@globex.example", "Gina Garcia"), ("hank@globex.example", "Hank Hill")),
+        "code_always",
+        (
+            ("gina@globex.example", "Gina Garcia", "code"),
+            ("hank@globex.example", "Hank Hill", "opted_in"),
+        ),
     ),
 )
 DEMO_STAFF_NAMES = {
@@ -42,6 +49,7 @@ DEMO_STAFF_NAMES = {
     "security": "Sid Security",
     "admin": "Ada Admin",
 }
+OPT_IN_DAYS = 30  # the longest opt-in there is (OPT_IN_MAX_DAYS); it lapses by itself
 CUSTOMER_PASSWORD = "customer-demo-password"  # noqa: S105  (public demo data)
 
 
@@ -61,14 +69,14 @@ def staff_password(role: str) -> str:
 
 def seed_demo(*, now: datetime, issuer: str) -> list[DemoStaff]:
     """Create whatever demo data is missing; returns the demo staff sign-ins to print."""
-    for slug, name, domain, customers in DEMO_TENANTS:
+    for slug, name, domain, access_policy, customers in DEMO_TENANTS:
         tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
         if tenant is None:
-            tenant = Tenant(slug=slug, name=name, created_at=now)
+            tenant = Tenant(slug=slug, name=name, access_policy=access_policy, created_at=now)
             tenant.domains.append(TenantDomain(domain=domain))
             db.session.add(tenant)
             db.session.flush()
-        for email, customer_name in customers:
+        for email, customer_name, access in customers:
             exists = db.session.scalar(
                 select(User.id).where(User.tenant_id == tenant.id, User.email == email)
             )
@@ -80,6 +88,10 @@ def seed_demo(*, now: datetime, issuer: str) -> list[DemoStaff]:
                         name=customer_name,
                         password_hash=hash_password(CUSTOMER_PASSWORD),
                         created_at=now,
+                        active=access != "inactive",
+                        support_access_opt_in_until=(
+                            now + timedelta(days=OPT_IN_DAYS) if access == "opted_in" else None
+                        ),
                     )
                 )
     db.session.commit()

@@ -9,22 +9,19 @@ from __future__ import annotations
 import base64
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
+
+from impersonator.services.keys import derived_key
 
 
 class SecretUnreadable(Exception):
     """A stored secret does not decrypt with any configured key."""
 
 
-def _derived_key(secret_key: str) -> bytes:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"impersonator:totp-secrets")
-    return base64.urlsafe_b64encode(hkdf.derive(secret_key.encode()))
-
-
 def _box() -> MultiFernet:
-    keys = current_app.config["TOTP_ENCRYPTION_KEYS"] or [_derived_key(current_app.secret_key)]
+    keys = current_app.config["TOTP_ENCRYPTION_KEYS"] or [
+        base64.urlsafe_b64encode(derived_key("totp-secrets"))
+    ]
     return MultiFernet([Fernet(key) for key in keys])
 
 

@@ -153,10 +153,15 @@ def _refuse_while_locked(email: str, *, ip: str | None, now: datetime) -> None:
 
 
 def _record_failure(email: str, staff: Staff | None, reason: str, *, ip: str | None, now: datetime) -> None:
-    """Audit the failure and count it; a count that reaches the limit locks, audited too."""
+    """Audit and count one failure in a transaction of its own, then commit it."""
     db.session.rollback()  # nothing half-done by the failed step rides along with the failure
+    count_failure(email, staff, reason, ip=ip, now=now)
+    db.session.commit()
+
+
+def count_failure(email: str, staff: Staff | None, reason: str, *, ip: str | None, now: datetime) -> None:
+    """Audit a failed sign-in and count it toward the locks, in the caller's transaction."""
     actor = Actor.staff(staff) if staff else Actor.anonymous(email)
-    target_id = staff.id if staff else None
     audit.record(
         "staff.sign_in_failed",
         actor=actor,
@@ -164,9 +169,16 @@ def _record_failure(email: str, staff: Staff | None, reason: str, *, ip: str | N
         ip=ip,
         outcome="failure",
         target_type="staff",
-        target_id=target_id,
+        target_id=staff.id if staff else None,
         details={"reason": reason, "email": email},
     )
+    count_toward_lock(email, staff, ip=ip, now=now)
+
+
+def count_toward_lock(email: str, staff: Staff | None, *, ip: str | None, now: datetime) -> None:
+    """Count a wrong password or TOTP code (sign-in or step-up alike, DESIGN I6); reaching the limit
+    locks the account name, or the client address, and the lock is audited."""
+    actor = Actor.staff(staff) if staff else Actor.anonymous(email)
     account_lock = throttle.record_failure(throttle.email_key(email), throttle.account_limit(), now)
     if account_lock:
         audit.record(
@@ -176,7 +188,7 @@ def _record_failure(email: str, staff: Staff | None, reason: str, *, ip: str | N
             ip=ip,
             outcome="denied",
             target_type="staff",
-            target_id=target_id,
+            target_id=staff.id if staff else None,
             details={"email": email, "until": account_lock.isoformat()},
         )
     address_lock = throttle.record_failure(throttle.ip_key(ip), throttle.address_limit(), now)
@@ -189,4 +201,3 @@ def _record_failure(email: str, staff: Staff | None, reason: str, *, ip: str | N
             outcome="denied",
             details={"until": address_lock.isoformat()},
         )
-    db.session.commit()

@@ -39,6 +39,8 @@ def load_signed_in_customer(_request) -> User | None:
     tenant = g.get("tenant")
     if tenant is None:  # an error page drawn before (or instead of) tenant resolution
         return None
+    if g.get("impersonation") is not None:  # the ghost sees the account as its user (subject)
+        return g.ghost_user
     state = session.get(SESSION_KEY) or {}
     return customer_auth.signed_in_user(tenant, state.get("user_id"), state.get("at"), now=clock.now())
 

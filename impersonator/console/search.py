@@ -1,0 +1,27 @@
+"""User search across all tenants: GET /search?q=…&page=N (issue 3, item 1)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+
+from impersonator import clock
+from impersonator.console.access import requires
+from impersonator.services.errors import InvalidInput
+from impersonator.services.roles import Permission
+from impersonator.services.search import MAX_QUERY_CHARS, MIN_SUBSTRING_CHARS, search_users
+
+bp = Blueprint("search", __name__)
+
+
+@bp.get("/search")
+@requires(Permission.SEARCH)
+def index():
+    limits = {"max_chars": MAX_QUERY_CHARS, "min_substring": MIN_SUBSTRING_CHARS}
+    try:
+        found = search_users(
+            request.args.get("q"), page=request.args.get("page", 1, type=int), now=clock.now()
+        )
+    except InvalidInput as refused:
+        # The refused query is not echoed back into the box: it may hold what we just refused.
+        return render_template("console/search.html", found=None, error=refused.message, **limits), 400
+    return render_template("console/search.html", found=found, error=None, **limits)

@@ -1,0 +1,442 @@
+"""The lifecycle of an impersonation (DESIGN §3): request → token issued → redeemed → active →
+ended. Every state change and every denial is audited in the transaction that makes it (I1).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from impersonator.extensions import db
+from impersonator.models import MODES, Impersonation, Staff, Tenant, User
+from impersonator.services import access_codes, audit, policy, secret_box, staff_auth, throttle, tokens, totp
+from impersonator.services.audit import Actor
+from impersonator.services.errors import DomainError, InvalidInput, Locked, NotAllowed
+from impersonator.services.links import tenant_origin
+from impersonator.services.validation import clean_text
+
+DURATIONS = (15, 30, 60)
+
+
+class UserNotFound(InvalidInput):
+    status = 404
+
+    def __init__(self) -> None:
+        super().__init__("user_not_found", "There is no such user.")
+
+
+class TokenUsed(DomainError):
+    status = 410
+
+    def __init__(self) -> None:
+        super().__init__(
+            "replayed", "This impersonation link was already used. Start again from the console."
+        )
+
+
+class WrongTenant(NotAllowed):
+    def __init__(self) -> None:
+        super().__init__(
+            "wrong_tenant", "This impersonation link belongs to another site. It can no longer be used."
+        )
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a staff member asks for on the user page (every field re-checked here, never trusted)."""
+
+    user_id: int
+    justification: str | None
+    ticket: str | None
+    duration_minutes: int | None
+    mode: str | None
+    totp_code: str | None
+    access_code: str | None
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What the handoff page needs: the token goes in a POST body to `redeem_url`, nowhere else."""
+
+    impersonation_id: int
+    token: str
+    redeem_url: str
+    origin: str
+    user_name: str
+    tenant_name: str
+    mode: str
+    duration_minutes: int
+
+
+def user_for_request(user_id: int) -> User:
+    """The customer user a console page is about, or UserNotFound."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+def request(staff: Staff, ask: Request, *, ip: str | None, user_agent: str | None, now: datetime) -> Launch:
+    """Check everything (I5, I6), then issue a one-time token; a refusal is audited and re-raised."""
+    user = user_for_request(ask.user_id)
+    try:
+        launch = _issue(staff, user, ask, ip=ip, user_agent=user_agent, now=now)
+    except DomainError as denied:
+        _record_denial(staff, user, ask, denied, ip=ip, now=now)
+        raise
+    return launch
+
+
+def _issue(
+    staff: Staff, user: User, ask: Request, *, ip: str | None, user_agent: str | None, now: datetime
+) -> Launch:
+    config = current_app.config
+    justification = clean_text(
+        ask.justification, "Justification", max_length=config["JUSTIFICATION_MAX_CHARS"], allow_newlines=True
+    )
+    if len(justification) < config["JUSTIFICATION_MIN_CHARS"]:
+        raise InvalidInput(
+            "justification_too_short",
+            f"Justification must be at least {config['JUSTIFICATION_MIN_CHARS']} characters.",
+        )
+    ticket = clean_text(ask.ticket, "Ticket reference", max_length=100, required=False) or None
+    if ask.mode not in MODES:
+        raise InvalidInput("bad_mode", "Choose read-only or full mode.")
+    if ask.duration_minutes not in DURATIONS or ask.duration_minutes > config["SESSION_MAX_MINUTES"]:
+        raise InvalidInput("bad_duration", "Choose a duration of 15, 30 or 60 minutes.")
+    policy.check_staff(staff, ask.mode)
+    policy.check_target(user, now)
+    needs_code = policy.code_required(user, now)
+    if needs_code and not (ask.access_code or "").strip():
+        raise policy.deny("code_needed" if user.tenant.access_policy == "code_always" else "consent_needed")
+
+    # Step-up: a fresh TOTP code, each step once (I6); then the customer's code, once.
+    lock = throttle.locked_until(throttle.email_key(staff.email), now)
+    if lock:
+        raise Locked("account_locked", lock)
+    totp.consume(staff.id, secret_box.decrypt(staff.totp_secret_encrypted), ask.totp_code, now)
+    if needs_code:
+        code_lock = throttle.locked_until(access_codes.failure_key(user.id), now)
+        if code_lock:
+            raise Locked("access_code_locked", code_lock)
+        access_codes.consume(user, ask.access_code, now=now)
+
+    audience = user.tenant.primary_domain
+    imp = Impersonation(
+        staff_id=staff.id,
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        reason=justification,
+        ticket=ticket,
+        mode=ask.mode,
+        duration_minutes=ask.duration_minutes,
+        access_via="code" if needs_code else "opt_in",
+        token_jti=secrets.token_urlsafe(24),
+        audience=audience,
+        issued_at=now,
+        token_expires_at=now + timedelta(seconds=config["TOKEN_TTL_SECONDS"]),
+        issue_ip=ip,
+        issue_user_agent=(user_agent or "")[:300] or None,
+    )
+    db.session.add(imp)
+    db.session.flush()
+    audit.record(
+        "impersonation.requested",
+        actor=Actor.staff(staff),
+        at=now,
+        ip=ip,
+        target_type="user",
+        target_id=user.id,
+        tenant_id=user.tenant_id,
+        details={
+            "impersonation_id": imp.id,
+            "mode": imp.mode,
+            "duration_minutes": imp.duration_minutes,
+            "access_via": imp.access_via,
+            "ticket": ticket,
+            "reason": justification,
+        },
+    )
+    token = tokens.issue(tokens.Claims(imp.id, imp.token_jti, audience))
+    db.session.commit()
+    origin = tenant_origin(audience)
+    return Launch(
+        imp.id,
+        token,
+        f"{origin}/impersonation/redeem",
+        origin,
+        user.name,
+        user.tenant.name,
+        imp.mode,
+        imp.duration_minutes,
+    )
+
+
+def _record_denial(
+    staff: Staff, user: User, ask: Request, denied: DomainError, *, ip: str | None, now: datetime
+) -> None:
+    """Audit the refusal (and count wrong codes toward their locks) in a transaction of its own."""
+    db.session.rollback()
+    audit.record(
+        "impersonation.denied",
+        actor=Actor.staff(staff),
+        at=now,
+        ip=ip,
+        outcome="denied",
+        target_type="user",
+        target_id=user.id,
+        tenant_id=user.tenant_id,
+        details={"reason": denied.reason, "mode": ask.mode, "ticket": (ask.ticket or "")[:100]},
+    )
+    if isinstance(denied, totp.TotpRejected):
+        staff_auth.count_toward_lock(staff.email, staff, ip=ip, now=now)
+    if isinstance(denied, access_codes.AccessCodeRejected):
+        lock = throttle.record_failure(access_codes.failure_key(user.id), access_codes.failure_limit(), now)
+        if lock:
+            access_codes.revoke_all(user.id, now=now)
+            audit.record(
+                "access_code.locked",
+                actor=Actor.staff(staff),
+                at=now,
+                ip=ip,
+                outcome="denied",
+                target_type="user",
+                target_id=user.id,
+                tenant_id=user.tenant_id,
+                details={"until": lock.isoformat()},
+            )
+    db.session.commit()
+
+
+def redeem(
+    token: str | None, *, tenant: Tenant, hostname: str, ip: str | None, user_agent: str | None, now: datetime
+) -> Impersonation:
+    """Turn a token into an active impersonation, once ever (I2), on its own tenant only (I3)."""
+    try:
+        claims = tokens.read(token)
+    except tokens.TokenExpired as expired:
+        _redeem_failed(
+            expired.claims.impersonation_id if expired.claims else None, tenant, "expired", ip, now
+        )
+        raise
+    except tokens.TokenInvalid:
+        _redeem_failed(None, tenant, "forged", ip, now)
+        raise
+    imp = db.session.get(Impersonation, claims.impersonation_id)
+    if imp is None or not secrets.compare_digest(imp.token_jti, claims.jti):
+        _redeem_failed(None, tenant, "forged", ip, now)
+        raise tokens.TokenInvalid()
+    if claims.audience != hostname or imp.tenant_id != tenant.id:
+        _burn_wrong_tenant(imp, tenant, hostname, ip, now)
+        raise WrongTenant()
+
+    # The one redemption (I2): a single conditional UPDATE decides, whatever runs in parallel.
+    session_minutes = min(imp.duration_minutes, current_app.config["SESSION_MAX_MINUTES"])
+    claimed = db.session.execute(
+        update(Impersonation)
+        .where(
+            Impersonation.id == imp.id,
+            Impersonation.redeemed_at.is_(None),
+            Impersonation.ended_at.is_(None),
+            Impersonation.token_expires_at > now,
+        )
+        .values(
+            redeemed_at=now,
+            expires_at=now + timedelta(minutes=session_minutes),
+            redeem_ip=ip,
+            redeem_user_agent=(user_agent or "")[:300] or None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        db.session.refresh(imp)
+        reason = "expired" if imp.redeemed_at is None and imp.ended_at is None else "replayed"
+        _redeem_failed(imp.id, tenant, reason, ip, now)
+        raise tokens.TokenExpired(claims) if reason == "expired" else TokenUsed()
+    db.session.refresh(imp)
+    try:  # the world may have changed since the token was issued
+        policy.check_staff(imp.staff, imp.mode)
+        policy.check_target(imp.user, now)
+    except policy.PolicyDenied as denied:
+        end_reason = {"switched_off": "switched_off", "staff_inactive": "staff_disabled"}.get(
+            denied.reason, "policy_changed"
+        )
+        _end(imp, end_reason, Actor.system("policy"), ip=ip, now=now)
+        audit.record(
+            "impersonation.redeem_failed",
+            actor=Actor.staff(imp.staff),
+            at=now,
+            ip=ip,
+            outcome="denied",
+            target_type="user",
+            target_id=imp.user_id,
+            tenant_id=imp.tenant_id,
+            details={"impersonation_id": imp.id, "reason": denied.reason},
+        )
+        db.session.commit()
+        raise
+    audit.record(
+        "impersonation.started",
+        actor=Actor.staff(imp.staff),
+        at=now,
+        ip=ip,
+        target_type="user",
+        target_id=imp.user_id,
+        tenant_id=imp.tenant_id,
+        details={"impersonation_id": imp.id, "mode": imp.mode, "expires_at": imp.expires_at.isoformat()},
+    )
+    db.session.commit()
+    return imp
+
+
+def _redeem_failed(
+    impersonation_id: int | None, tenant: Tenant, reason: str, ip: str | None, now: datetime
+) -> None:
+    db.session.rollback()
+    imp = db.session.get(Impersonation, impersonation_id) if impersonation_id else None
+    actor = Actor.staff(imp.staff) if imp else Actor.anonymous(ip or "unknown")
+    audit.record(
+        "impersonation.redeem_failed",
+        actor=actor,
+        at=now,
+        ip=ip,
+        outcome="denied",
+        target_type="user" if imp else None,
+        target_id=imp.user_id if imp else None,
+        tenant_id=tenant.id,
+        details={"impersonation_id": impersonation_id, "reason": reason},
+    )
+    if reason == "replayed":
+        audit.record(
+            "security.alert",
+            actor=actor,
+            at=now,
+            ip=ip,
+            outcome="denied",
+            tenant_id=tenant.id,
+            details={"kind": "token_replay", "impersonation_id": impersonation_id},
+        )
+    db.session.commit()
+
+
+def _burn_wrong_tenant(
+    imp: Impersonation, tenant: Tenant, hostname: str, ip: str | None, now: datetime
+) -> None:
+    """A token presented on another tenant's domain is burned and raises a security event (I3)."""
+    db.session.rollback()
+    db.session.execute(
+        update(Impersonation)
+        .where(
+            Impersonation.id == imp.id, Impersonation.redeemed_at.is_(None), Impersonation.ended_at.is_(None)
+        )
+        .values(ended_at=now, end_reason="wrong_tenant")
+        .execution_options(synchronize_session=False)
+    )
+    actor = Actor.staff(imp.staff)
+    audit.record(
+        "impersonation.redeem_failed",
+        actor=actor,
+        at=now,
+        ip=ip,
+        outcome="denied",
+        target_type="user",
+        target_id=imp.user_id,
+        tenant_id=tenant.id,
+        details={"impersonation_id": imp.id, "reason": "wrong_tenant", "host": hostname},
+    )
+    audit.record(
+        "security.alert",
+        actor=actor,
+        at=now,
+        ip=ip,
+        outcome="denied",
+        tenant_id=tenant.id,
+        details={
+            "kind": "wrong_tenant_redemption",
+            "impersonation_id": imp.id,
+            "host": hostname,
+            "token_tenant_id": imp.tenant_id,
+        },
+    )
+    db.session.commit()
+
+
+def end(impersonation_id: int, *, reason: str, actor: Actor, ip: str | None, now: datetime) -> bool:
+    """End an impersonation (at most once, audited once); returns whether this call ended it."""
+    imp = db.session.get(Impersonation, impersonation_id)
+    if imp is None:
+        return False
+    ended = _end(imp, reason, actor, ip=ip, now=now)
+    db.session.commit()
+    return ended
+
+
+def _end(imp: Impersonation, reason: str, actor: Actor, *, ip: str | None, now: datetime) -> bool:
+    result = db.session.execute(
+        update(Impersonation)
+        .where(Impersonation.id == imp.id, Impersonation.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    audit.record(
+        "impersonation.ended",
+        actor=actor,
+        at=now,
+        ip=ip,
+        target_type="user",
+        target_id=imp.user_id,
+        tenant_id=imp.tenant_id,
+        details={"impersonation_id": imp.id, "reason": reason},
+    )
+    return True
+
+
+def for_staff(staff_id: int, *, limit: int = 50) -> list[Impersonation]:
+    """The staff member's impersonations, newest first."""
+    return list(
+        db.session.scalars(
+            select(Impersonation)
+            .where(Impersonation.staff_id == staff_id)
+            .order_by(Impersonation.issued_at.desc(), Impersonation.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def for_user(user_id: int, *, limit: int = 10) -> list[Impersonation]:
+    """Impersonations of one customer user, newest first."""
+    return list(
+        db.session.scalars(
+            select(Impersonation)
+            .where(Impersonation.user_id == user_id)
+            .order_by(Impersonation.issued_at.desc(), Impersonation.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def active_for_user(user_id: int, now: datetime) -> Impersonation | None:
+    """The ghost session currently open on this user's account, if any."""
+    return db.session.scalar(
+        select(Impersonation)
+        .where(
+            Impersonation.user_id == user_id,
+            Impersonation.redeemed_at.is_not(None),
+            Impersonation.ended_at.is_(None),
+            Impersonation.expires_at > now,
+        )
+        .order_by(Impersonation.id.desc())
+        .limit(1)
+    )
+
+
+def belongs_to(impersonation_id: int, staff_id: int) -> bool:
+    """Is this impersonation the staff member's own?"""
+    imp = db.session.get(Impersonation, impersonation_id)
+    return imp is not None and imp.staff_id == staff_id

@@ -1,0 +1,24 @@
+"""Addresses on other hosts, built from configuration and the tenant registry only, never from the
+request (DESIGN I8)."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+
+def _origin(host: str) -> str:
+    config = current_app.config
+    port = config["PUBLIC_PORT"]
+    default = 443 if config["PUBLIC_SCHEME"] == "https" else 80
+    suffix = f":{port}" if port and port != default else ""
+    return f"{config['PUBLIC_SCHEME']}://{host}{suffix}"
+
+
+def tenant_origin(domain: str) -> str:
+    """`https://acme.example.com` for a registered tenant domain."""
+    return _origin(domain)
+
+
+def console_url(path: str) -> str:
+    """An absolute address on the console, for links from a tenant domain."""
+    return _origin(current_app.config["CONSOLE_HOST"]) + path

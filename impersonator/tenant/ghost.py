@@ -1,0 +1,86 @@
+"""The ghost guard and the API the tenant app's own code uses (DESIGN I4, I7).
+
+Before every tenant request `guard` checks the ghost session on the server; read-only sessions are
+refused every change but *End*. After every ghost request `log_request` appends to the action
+trail. Product code asks `current_impersonation()` (also a template global) and protects a view
+with `@not_for_impersonators`, without touching the guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import g, render_template, request, session
+
+from impersonator import clock
+from impersonator.services import ghost as ghost_sessions
+from impersonator.services.ghost import Ghost, ImpersonationEnded
+from impersonator.web import error_page
+
+GHOST_KEY = "ghost"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Not changes to the customer's account: ending the ghost session, or redeeming a new token.
+ALWAYS_ALLOWED = frozenset({"ghost.end", "ghost.redeem"})
+
+
+def current_impersonation() -> Ghost | None:
+    """Who is impersonating the signed-in user on this request (mode, ends at), or None."""
+    return g.get("impersonation")
+
+
+def not_for_impersonators(view: Callable) -> Callable:
+    """Refuse this view to the ghost, whatever the mode (the account's own credentials, consent…)."""
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        if current_impersonation() is not None:
+            return error_page(
+                403,
+                "Support staff cannot use this page while impersonating: it belongs "
+                "to the account's owner alone.",
+            )
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def guard():
+    """Before every tenant request: is there a ghost session, and may it go on?"""
+    g.impersonation = None
+    state = session.get(GHOST_KEY)
+    if not state:
+        return None
+    impersonation_id = state.get("impersonation_id")
+    now = clock.now()
+    try:
+        ghost, user = ghost_sessions.check(impersonation_id, tenant=g.tenant, now=now)
+    except ImpersonationEnded as ended:
+        session.clear()
+        ghost_sessions.record_request(
+            impersonation_id, method=request.method, path=request.path, status=ended.status, now=now
+        )
+        return render_template("tenant/impersonation_ended.html", message=ended.message), ended.status
+    g.impersonation, g.ghost_user = ghost, user
+    if ghost.read_only and request.method not in SAFE_METHODS and request.endpoint not in ALWAYS_ALLOWED:
+        return error_page(
+            403,
+            "This impersonation is read-only: changes are not allowed. "
+            "End it and ask for full mode if a change is really needed.",
+            title="Read-only impersonation",
+        )
+    return None
+
+
+def log_request(response):
+    """After every ghost request: method, path, status and time, against the impersonation."""
+    ghost = current_impersonation()
+    if ghost is not None:
+        ghost_sessions.record_request(
+            ghost.impersonation_id,
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            now=clock.now(),
+        )
+    return response

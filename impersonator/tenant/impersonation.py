@@ -1,0 +1,51 @@
+"""Redeeming a redirect token into a ghost session, and ending it (DESIGN I2, I3)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, redirect, request, session, url_for
+
+from impersonator import clock
+from impersonator.extensions import csrf
+from impersonator.faces import hostname_of
+from impersonator.services import impersonations
+from impersonator.services.errors import DomainError
+from impersonator.services.links import console_url
+from impersonator.tenant.ghost import GHOST_KEY, current_impersonation
+from impersonator.web import client_ip, error_page, public, user_agent
+
+bp = Blueprint("ghost", __name__, url_prefix="/impersonation")
+
+
+@bp.post("/redeem")
+@public
+@csrf.exempt  # the token is the credential; it arrives in a cross-site form POST (DESIGN I11)
+def redeem():
+    try:
+        imp = impersonations.redeem(
+            request.form.get("token"),
+            tenant=g.tenant,
+            hostname=hostname_of(request.host),
+            ip=client_ip(),
+            user_agent=user_agent(),
+            now=clock.now(),
+        )
+    except DomainError as refused:
+        session.pop(GHOST_KEY, None)
+        return error_page(refused.status, refused.message, title="Impersonation not started")
+    # Privilege changes: a new session that holds only the ghost.
+    session.clear()
+    session[GHOST_KEY] = {"impersonation_id": imp.id}
+    return redirect(url_for("tenant_home.index"), code=303)
+
+
+@bp.post("/end")
+@public
+def end():
+    ghost = current_impersonation()
+    if ghost is None:
+        return redirect(url_for("tenant_home.index"), code=303)
+    impersonations.end(
+        ghost.impersonation_id, reason="staff_ended", actor=ghost.actor, ip=client_ip(), now=clock.now()
+    )
+    session.clear()
+    return redirect(console_url(f"/users/{ghost.user_id}"), code=303)
