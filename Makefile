@@ -26,6 +26,11 @@ system-deps:
 test: $(VENV)/.installed system-deps
 	$(PY) -m pytest
 
+# Benchmarks (not CI): each prints a table and appends a dated section to bench/RESULTS.md.
+bench: $(VENV)/.installed system-deps
+	$(PY) -m bench.web_bench
+	$(PY) -m bench.search_bench --users 1000000
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -82,15 +82,16 @@ def register_blueprints(app: Flask, face: str) -> None:
         for module in (sign_in, home, search, staff_admin, users, impersonations):
             app.register_blueprint(module.bp)
     else:
-        from impersonator.tenant import access, ghost, home, impersonation, sign_in
+        from impersonator.tenant import access, account, ghost, home, impersonation, sign_in
 
-        # The tenant is resolved before anything else, the CSRF check included: an unknown host is a
-        # 404 whatever the method, and every page, error pages too, knows its tenant.
-        app.before_request_funcs.setdefault(None, []).insert(0, access.resolve_tenant)
-        app.before_request(ghost.guard)
+        # The tenant, then the ghost guard, run before anything else, the CSRF check included: an
+        # unknown host is a 404 whatever the method, every page (error pages too) knows its tenant,
+        # and every request of a ghost session is checked and logged, even one CSRF refuses.
+        app.before_request_funcs.setdefault(None, [])[:0] = [access.resolve_tenant, ghost.guard]
         app.before_request(access.enforce_sign_in)
         app.after_request(ghost.log_request)
-        for module in (sign_in, home, impersonation):
+        app.after_request(ghost.allow_end_redirect)
+        for module in (sign_in, home, account, impersonation):
             app.register_blueprint(module.bp)
 
 

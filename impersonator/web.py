@@ -115,6 +115,15 @@ def register_error_handlers(app: Flask) -> None:
         return error_page(500)
 
 
+def content_security_policy(*form_targets: str) -> str:
+    """The pages' CSP; forms may post (and be redirected) to this origin and to `form_targets`."""
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+        + " ".join(("form-action 'self'", *form_targets))
+    )
+
+
 def register_security_headers(app: Flask, *, referrer_policy: str) -> None:
     """Security headers on every response (DESIGN I11)."""
     hsts = app.config["SECURITY_HSTS"]
@@ -122,11 +131,7 @@ def register_security_headers(app: Flask, *, referrer_policy: str) -> None:
     @app.after_request
     def add_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-        )
+        headers.setdefault("Content-Security-Policy", content_security_policy())
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", referrer_policy)

@@ -3,6 +3,8 @@ from logging.config import fileConfig
 
 from flask import current_app
 
+from impersonator.models.migration_only import is_model_schema
+
 from alembic import context
 
 # this is the Alembic Config object, which provides
@@ -58,7 +60,9 @@ def run_migrations_offline():
 
     """
     url = config.get_main_option("sqlalchemy.url")
-    context.configure(url=url, target_metadata=get_metadata(), literal_binds=True)
+    context.configure(
+        url=url, target_metadata=get_metadata(), literal_binds=True, include_name=is_model_schema
+    )
 
     with context.begin_transaction():
         context.run_migrations()
@@ -89,7 +93,9 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        context.configure(
+            connection=connection, target_metadata=get_metadata(), include_name=is_model_schema, **conf_args
+        )
 
         with context.begin_transaction():
             context.run_migrations()

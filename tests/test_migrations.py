@@ -9,6 +9,7 @@ from sqlalchemy import inspect
 
 from impersonator import create_app
 from impersonator.extensions import db
+from impersonator.models.migration_only import is_model_schema
 from tests.conftest import config_for
 
 
@@ -31,26 +32,34 @@ def flask_db(app, *args: str) -> None:
     assert result.exit_code == 0, result.output + repr(result.exception)
 
 
+# The search objects of migration 0003 have no model by design; `is_model_schema` (shared with
+# migrations/env.py) leaves exactly those out of the comparisons.
 def model_tables() -> set[str]:
     return set(db.metadata.tables)
 
 
-def tables_in(app) -> set[str]:
+def all_tables_in(app) -> set[str]:
     with app.app_context():
         return set(inspect(db.engine).get_table_names())
+
+
+def tables_in(app) -> set[str]:
+    """The tables that have a model (plus alembic_version), leaving out the search objects."""
+    return {name for name in all_tables_in(app) if is_model_schema(name, "table")}
 
 
 def drift(app) -> list:
     """What autogenerate would put in a new migration: the differences between models and schema."""
     with app.app_context(), db.engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "compare_server_default": True}
+            connection,
+            opts={"compare_type": True, "compare_server_default": True, "include_name": is_model_schema},
         )
         return compare_metadata(context, db.metadata)
 
 
 def test_upgrade_builds_every_table_from_nothing(fresh_app):
-    assert tables_in(fresh_app) == set()
+    assert all_tables_in(fresh_app) == set()
     flask_db(fresh_app, "upgrade")
     assert tables_in(fresh_app) == model_tables() | {"alembic_version"}
 
@@ -63,7 +72,7 @@ def test_migrations_match_the_models(fresh_app):
 def test_downgrade_to_base_and_upgrade_again(fresh_app):
     flask_db(fresh_app, "upgrade")
     flask_db(fresh_app, "downgrade", "base")
-    assert tables_in(fresh_app) - {"alembic_version"} == set()
+    assert all_tables_in(fresh_app) - {"alembic_version"} == set()
     flask_db(fresh_app, "upgrade")
     assert tables_in(fresh_app) == model_tables() | {"alembic_version"}
     assert drift(fresh_app) == []

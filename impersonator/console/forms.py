@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField, TextAreaField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 
 from impersonator.forms import EmailAddress, Password
 
@@ -22,20 +22,34 @@ class ConfirmForm(FlaskForm):
     """A button that changes something: only the CSRF token travels."""
 
 
+def _whole_number(value: object) -> int | None:
+    """Coerce a posted duration; anything that is not a small whole number becomes None."""
+    if isinstance(value, int):
+        return value
+    text = str(value or "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else None
+
+
 class ImpersonateForm(FlaskForm):
     """The impersonation request. The service re-checks every value (DESIGN I6): these fields only
     carry what was typed."""
 
     justification = TextAreaField("Justification")
     ticket = StringField("Ticket reference (optional)")
+    # validate_choice=False: a value outside the list reaches the service, which refuses it with a
+    # reason code and audits the denial (a form-level refusal would leave no trace, DESIGN I1).
     duration = SelectField(
         "Duration",
-        choices=[(15, "15 minutes"), (30, "30 minutes"), (60, "60 minutes")],
-        coerce=int,
+        choices=[SelectChoice(str(m), f"{m} minutes") for m in (15, 30, 60)],
+        coerce=_whole_number,
         default=60,
+        validate_choice=False,
     )
     mode = SelectField(
-        "Mode", choices=[("read_only", "Read-only"), ("full", "Full access")], default="read_only"
+        "Mode",
+        choices=[SelectChoice("read_only", "Read-only"), SelectChoice("full", "Full access")],
+        default="read_only",
+        validate_choice=False,
     )
     access_code = StringField("Support access code")
     totp_code = StringField("Authenticator code")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime
 
 from flask import current_app
@@ -23,14 +25,15 @@ class CustomerSignInRefused(DomainError):
         super().__init__("bad_credentials", "Incorrect email or password.")
 
 
-def _key(tenant: Tenant, email: str) -> str:
+def failure_key(tenant: Tenant, email: str) -> str:
+    """The counter key of wrong passwords for this account name on this tenant."""
     return throttle.email_key(f"tenant:{tenant.id}:{email}")
 
 
 def sign_in(tenant: Tenant, email_input: str | None, password: str, *, ip: str | None, now: datetime) -> User:
     """The active user of `tenant` with this email and password, or CustomerSignInRefused."""
     email = normalise_email(email_input)
-    key = _key(tenant, email)
+    key = failure_key(tenant, email)
     locked = throttle.locked_until(key, now)
     if locked:
         raise Locked("account_locked", locked)
@@ -58,11 +61,20 @@ def sign_in(tenant: Tenant, email_input: str | None, password: str, *, ip: str |
     return user
 
 
-def signed_in_user(
-    tenant: Tenant, user_id: int | None, signed_in_at: float | None, *, now: datetime
-) -> User | None:
+def session_state(user: User, now: datetime) -> dict:
+    """What a customer's session cookie holds: who, since when, and a fingerprint of the password
+    hash, so changing the password signs every other browser out."""
+    return {"user_id": user.id, "at": now.timestamp(), "pw": _password_fingerprint(user)}
+
+
+def signed_in_user(tenant: Tenant, state: dict, *, now: datetime) -> User | None:
     """The user a tenant session cookie speaks for, if still valid on this tenant."""
-    if user_id is None or signed_in_at is None:
+    user_id, signed_in_at, fingerprint = state.get("user_id"), state.get("at"), state.get("pw")
+    if (
+        not isinstance(user_id, int)
+        or not isinstance(signed_in_at, float)
+        or not isinstance(fingerprint, str)
+    ):
         return None
     max_age = current_app.config["TENANT_SESSION_HOURS"] * 3600
     if now.timestamp() - signed_in_at > max_age:
@@ -70,4 +82,10 @@ def signed_in_user(
     user = db.session.get(User, user_id)
     if user is None or not user.active or user.tenant_id != tenant.id:
         return None
+    if not hmac.compare_digest(fingerprint, _password_fingerprint(user)):
+        return None
     return user
+
+
+def _password_fingerprint(user: User) -> str:
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:32]

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from impersonator.extensions import db
-from impersonator.models import ROLES, Staff, Tenant, TenantDomain, User
+from impersonator.models import ROLES, Project, Staff, Tenant, TenantDomain, User
 from impersonator.services import secret_box, totp
 from impersonator.services.audit import Actor
 from impersonator.services.passwords import hash_password
@@ -43,6 +43,14 @@ DEMO_TENANTS = (
         ),
     ),
 )
+# Each demo customer's projects, oldest first (the home page lists them newest first).
+DEMO_PROJECTS = {
+    "alice@acme.example": ("Website relaunch", "Quarterly budget", "Customer onboarding guide"),
+    "bob@acme.example": ("Warehouse inventory", "Supplier contracts"),
+    "carol@acme.example": ("Conference travel", "Team handbook"),
+    "gina@globex.example": ("Product roadmap", "Hiring plan", "Office move"),
+    "hank@globex.example": ("Security review", "Support playbook"),
+}
 DEMO_STAFF_NAMES = {
     "support": "Sam Support",
     "impersonator": "Ivy Impersonator",
@@ -65,6 +73,19 @@ class DemoStaff:
 
 def staff_password(role: str) -> str:
     return f"{role}-demo-password"
+
+
+def _seed_projects(tenant_id: int, email: str, *, now: datetime) -> None:
+    """The customer's demo projects, only when they have none (so their own changes stay)."""
+    user = db.session.scalar(select(User).where(User.tenant_id == tenant_id, User.email == email))
+    if user is None or db.session.scalar(select(Project.id).where(Project.owner_id == user.id).limit(1)):
+        return
+    names = DEMO_PROJECTS.get(email, ())
+    for age, name in enumerate(reversed(names)):
+        created = now - timedelta(days=age + 1)
+        db.session.add(
+            Project(tenant_id=tenant_id, owner_id=user.id, name=name, created_at=created, updated_at=created)
+        )
 
 
 def seed_demo(*, now: datetime, issuer: str) -> list[DemoStaff]:
@@ -94,6 +115,9 @@ def seed_demo(*, now: datetime, issuer: str) -> list[DemoStaff]:
                         ),
                     )
                 )
+        db.session.flush()
+        for email, _name, _access in customers:
+            _seed_projects(tenant.id, email, now=now)
     db.session.commit()
 
     accounts = []

@@ -38,6 +38,16 @@ class TokenUsed(DomainError):
         )
 
 
+class TokenEndedEarly(DomainError):
+    status = 410
+
+    def __init__(self) -> None:
+        super().__init__(
+            "ended_before_redemption",
+            "This impersonation was ended before it started. Start again from the console.",
+        )
+
+
 class WrongTenant(NotAllowed):
     def __init__(self) -> None:
         super().__init__(
@@ -230,7 +240,9 @@ def redeem(
     if imp is None or not secrets.compare_digest(imp.token_jti, claims.jti):
         _redeem_failed(None, tenant, "forged", ip, now)
         raise tokens.TokenInvalid()
-    if claims.audience != hostname or imp.tenant_id != tenant.id:
+    # Accepted on any domain of the target's tenant (its audience, I3), and nowhere else.
+    tenant_domains = {domain.domain for domain in tenant.domains}
+    if imp.tenant_id != tenant.id or claims.audience not in tenant_domains or hostname not in tenant_domains:
         _burn_wrong_tenant(imp, tenant, hostname, ip, now)
         raise WrongTenant()
 
@@ -254,9 +266,11 @@ def redeem(
     )
     if claimed.rowcount != 1:
         db.session.refresh(imp)
-        reason = "expired" if imp.redeemed_at is None and imp.ended_at is None else "replayed"
+        reason = _why_not_redeemable(imp)
         _redeem_failed(imp.id, tenant, reason, ip, now)
-        raise tokens.TokenExpired(claims) if reason == "expired" else TokenUsed()
+        if reason == "expired":
+            raise tokens.TokenExpired(claims)
+        raise TokenEndedEarly() if reason == "ended_before_redemption" else TokenUsed()
     db.session.refresh(imp)
     try:  # the world may have changed since the token was issued
         policy.check_staff(imp.staff, imp.mode)
@@ -291,6 +305,15 @@ def redeem(
     )
     db.session.commit()
     return imp
+
+
+def _why_not_redeemable(imp: Impersonation) -> str:
+    """Why the conditional UPDATE found nothing to claim."""
+    if imp.redeemed_at is None and imp.ended_at is None:
+        return "expired"
+    if imp.redeemed_at is None and imp.end_reason != "wrong_tenant":
+        return "ended_before_redemption"  # ended from the console before use: not a replay
+    return "replayed"
 
 
 def _redeem_failed(

@@ -5,22 +5,27 @@ A query matches, in this order of rank:
 1. exact: the email address, or the user id when the query is all digits;
 2. email prefix (an explicit byte range, so both databases walk an index in order);
 3. tenant: every user of a tenant whose name, slug or domain equals or starts with the query;
-4. substring of the email or the name, only for queries of `MIN_SUBSTRING_CHARS` or more (a
-   trigram index cannot serve fewer): FTS5 `trigram` on SQLite, `pg_trgm` GIN on PostgreSQL.
+4. substring of the name or the email, for queries of `MIN_SUBSTRING_CHARS` or more (a trigram
+   index cannot serve fewer) that are not a complete email address (one is looked up, not searched
+   for inside longer addresses): FTS5 `trigram` on SQLite, `pg_trgm` GIN on PostgreSQL.
 
-Each rank excludes the users of the ranks before it, so a user is listed once, and each is read in
-an order an index gives (ranks 1 to 3 by email then id, rank 4 by id): a page reads about as many rows
-as it shows, and only as many ranks as it needs. The indexes come from migration 0003.
+Each rank excludes the users of the ranks before it, so a user is listed once, and is read in an
+order an index gives (ranks 1 to 3 by email then id, rank 4 by id): a page reads about as many rows
+as it shows, and only as many ranks as it needs. The indexes come from migration 0003; the figures
+and the traps behind these choices are in bench/RESULTS.md and MEASURED.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
-from sqlalchemy import ColumnElement, Select, and_, case, column, func, not_, or_, select, table, text
-from sqlalchemy.orm import joinedload, load_only
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import contains_eager, load_only
 
 from impersonator import clock
 from impersonator.extensions import db
@@ -28,6 +33,7 @@ from impersonator.models import Tenant, TenantDomain, User
 from impersonator.services import settings
 from impersonator.services.errors import InvalidInput
 from impersonator.services.policy import AccessState, access_state
+from impersonator.services.search_sql import statements_for
 from impersonator.services.validation import clean_text
 
 MAX_QUERY_CHARS = 200
@@ -35,10 +41,14 @@ MIN_SUBSTRING_CHARS = 3
 PER_PAGE = 50
 MAX_PAGE = 200  # 10,000 results: past that, a narrower query is the better tool
 MAX_USER_ID = 2**31 - 1  # tenant_user.id is a 32-bit integer on PostgreSQL
+# PostgreSQL: rows read in id order before, or instead of, the trigram index (_substring_postgres).
+FIRST_LOOK_ROWS = 2000
+MAX_SCAN_ROWS = 20_000
+# SQLite: longer needles are looked up by a few of their trigrams and checked here (_substring_sqlite).
+LONG_NEEDLE_CHARS = 9
+_CANDIDATE_BATCH = 256
 
-_FTS = table("search_user_fts", column("rowid"))
-_FTS_MATCH = text("search_user_fts MATCH :phrase")
-_EMAIL_BYTE_ORDER = text("tenant_user.email USING ~<~")  # PostgreSQL: the text_pattern_ops order
+_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass(frozen=True)
@@ -57,14 +67,18 @@ class UserResult:
 
 @dataclass(frozen=True)
 class SearchPage:
-    """A page of results; `query` is the cleaned query, empty when nothing was searched."""
+    """A page of results; `query` is the cleaned query, empty when nothing was searched.
+
+    `scope` says how far the query reached: "all" (every rank), "short" (too short to search inside
+    names and emails) or "address" (a complete email address, looked up rather than searched for).
+    """
 
     query: str
     results: tuple[UserResult, ...]
     page: int
     per_page: int
     has_next: bool
-    substring: bool  # did the query also match inside names and emails?
+    scope: str = "all"
 
     @property
     def searched(self) -> bool:
@@ -84,31 +98,43 @@ def search_users(
     query: str | None, *, page: int = 1, per_page: int = PER_PAGE, now: datetime | None = None
 ) -> SearchPage:
     """Users of every tenant matching `query`, best matches first, one page of `per_page`."""
+    match = match_users(query, page=page, per_page=per_page)
+    if not match.query:
+        return SearchPage("", (), 1, per_page, has_next=False)
+    results = _results(match.ids[:per_page], now or clock.now())
+    return SearchPage(
+        match.query, results, page, per_page, has_next=len(match.ids) > per_page, scope=match.scope
+    )
+
+
+@dataclass(frozen=True)
+class Match:
+    """The ids of one page of results, and one more when another page follows."""
+
+    query: str
+    ids: list[int]
+    scope: str
+
+
+def match_users(query: str | None, *, page: int = 1, per_page: int = PER_PAGE) -> Match:
+    """The search query proper (what bench/search_bench.py times): ids only, in result order."""
     text_query = clean_query(query)
     if not 1 <= page <= MAX_PAGE:
         raise InvalidInput("bad_page", f"Choose a page between 1 and {MAX_PAGE}, or narrow the search.")
     if not 1 <= per_page <= 100:
         raise ValueError("per_page must be between 1 and 100")
     if not text_query:
-        return SearchPage("", (), 1, per_page, has_next=False, substring=False)
+        return Match("", [], "all")  # no query at all: the page explains what can be searched
     matcher = _Matcher(text_query, db.session.get_bind().dialect.name)
     ids = _page_of_ids(matcher.ranks(), skip=(page - 1) * per_page, want=per_page + 1)
-    results = _results(ids[:per_page], now or clock.now())
-    return SearchPage(
-        text_query,
-        results,
-        page,
-        per_page,
-        has_next=len(ids) > per_page,
-        substring=matcher.substring,
-    )
+    return Match(text_query, ids, matcher.scope)
 
 
 # A rank reads the ids of its users, in its own order, up to a limit.
 Rank = Callable[[int], list[int]]
 
 
-def _page_of_ids(ranks: list[Rank], *, skip: int, want: int) -> list[int]:
+def _page_of_ids(ranks: Iterator[Rank], *, skip: int, want: int) -> list[int]:
     """Walk the ranks in order, skipping `skip` ids, and collect up to `want` more."""
     ids: list[int] = []
     for rank in ranks:
@@ -142,131 +168,168 @@ def after_prefix(prefix: str) -> str | None:
     return None
 
 
+def fts_phrase(text_: str) -> str:
+    """An FTS5 string: every character literal, a double quote doubled."""
+    return '"' + text_.replace('"', '""') + '"'
+
+
+def spread_trigrams(needle: str) -> list[str]:
+    """Trigrams that cover `needle` end to end without overlapping (the last one may overlap)."""
+    trigrams = [needle[i : i + 3] for i in range(0, len(needle) - 2, 3)]
+    if len(needle) % 3:
+        trigrams.append(needle[-3:])
+    return list(dict.fromkeys(trigrams))
+
+
 class _Matcher:
-    """The SQL of each rank for one query on one database."""
+    """One query's ranks on one database, over the statements of search_sql."""
 
     def __init__(self, query: str, dialect: str) -> None:
         self.needle = query.lower()
         self.postgres = dialect == "postgresql"
-        self.substring = len(self.needle) >= MIN_SUBSTRING_CHARS
+        self.sql = statements_for(dialect)
         digits = query.isascii() and query.isdigit()
-        self.user_id = int(query) if digits and 0 < int(query) <= MAX_USER_ID else None
-
-    def ranks(self) -> list[Rank]:
-        """The ranks this query can match, best first."""
-        exact, prefix = self._exact(), self._prefix()
-        ranks: list[Rank] = [
-            self._reader(exact, self._email_order()),
-            self._reader(and_(prefix, not_(exact)), self._email_order()),
-        ]
-        tenants = self._tenants()
-        # One rank per tenant, so each reads its users in the order of the (tenant_id, email) index.
-        ranks += [
-            self._reader(and_(User.tenant_id == tenant_id, not_(or_(exact, prefix))), [User.email])
-            for tenant_id in tenants
-        ]
-        if self.substring:
-            earlier = or_(exact, prefix, User.tenant_id.in_(tenants)) if tenants else or_(exact, prefix)
-            ranks.append(self._substring_reader(not_(earlier)))
-        return ranks
-
-    def _exact(self) -> ColumnElement[bool]:
-        condition = User.email == self.needle
-        return or_(condition, User.id == self.user_id) if self.user_id else condition
-
-    def _prefix(self) -> ColumnElement[bool]:
-        # An explicit range rather than LIKE 'abc%': no wildcard to escape, an index range on both
-        # databases, and PostgreSQL no longer misjudges it into a sequential scan (MEASURED.md).
-        upper = after_prefix(self.needle)
-        if self.postgres:
-            lower_bound = User.email.op("~>=~")(self.needle)
-            return and_(lower_bound, User.email.op("~<~")(upper)) if upper else lower_bound
-        return and_(User.email >= self.needle, User.email < upper) if upper else User.email >= self.needle
-
-    def _email_order(self) -> list:
-        # Byte order on both databases: SQLite's BINARY collation, PostgreSQL's text_pattern_ops.
-        return [_EMAIL_BYTE_ORDER if self.postgres else User.email, User.id]
-
-    def _tenants(self) -> list[int]:
-        """Tenants whose name, slug or domain equals or starts with the query: exact ones first."""
-        pattern = escape_like(self.needle) + "%"
-        fields = (func.lower(Tenant.name), func.lower(Tenant.slug), func.lower(TenantDomain.domain))
-        exact = or_(*(field == self.needle for field in fields))
-        rows = db.session.execute(
-            select(Tenant.id, func.min(case((exact, 0), else_=1)).label("exactness"), Tenant.name)
-            .outerjoin(TenantDomain, TenantDomain.tenant_id == Tenant.id)
-            .where(or_(*(field.like(pattern, escape="\\") for field in fields)))
-            .group_by(Tenant.id, Tenant.name)
-            .order_by(text("exactness"), func.lower(Tenant.name), Tenant.id)
-        )
-        return [row.id for row in rows]
-
-    def _reader(self, condition: ColumnElement[bool], order: list) -> Rank:
-        def read(limit: int) -> list[int]:
-            return _ids(select(User.id).where(condition).order_by(*order).limit(limit))
-
-        return read
-
-    def _substring_reader(self, not_earlier: ColumnElement[bool]) -> Rank:
-        if self.postgres:
-            pattern = "%" + escape_like(self.needle) + "%"
-            matches = or_(
-                func.lower(User.name).like(pattern, escape="\\"), User.email.like(pattern, escape="\\")
-            )
-            statement = select(User.id).where(matches, not_earlier).order_by(User.id)
+        user_id = int(query) if digits and 0 < int(query) <= MAX_USER_ID else 0
+        # after_prefix only gives None for text clean_query refuses; an empty range is then right.
+        upper = after_prefix(self.needle) or self.needle
+        self.params = {"needle": self.needle, "upper": upper, "user_id": user_id, "tenant_ids": []}
+        if len(self.needle) < MIN_SUBSTRING_CHARS:
+            self.scope = "short"
+        elif _ADDRESS.fullmatch(self.needle):
+            self.scope = "address"
         else:
-            # A quoted FTS5 phrase: every character literal (a '"' is doubled), and with the trigram
-            # tokenizer a phrase matches exactly where the text contains it, case-insensitively.
-            phrase = '"' + self.needle.replace('"', '""') + '"'
-            statement = (
-                select(User.id)
-                .select_from(_FTS.join(User, User.id == _FTS.c.rowid))
-                .where(_FTS_MATCH.bindparams(phrase=phrase), not_earlier)
-                .order_by(_FTS.c.rowid)  # FTS5 yields rowid order itself: no sort, LIMIT stops early
-            )
+            self.scope = "all"
 
-        def read(limit: int) -> list[int]:
-            return _ids(statement.limit(limit))
+    def _run(self, statement, **params):
+        return db.session.connection().execute(statement, {**self.params, **params})
 
-        return read
+    def ranks(self) -> Iterator[Rank]:
+        """The ranks this query can match, best first; each is only built when it is needed."""
+        yield self._exact_then_prefix
+        # No tenant name, slug or domain holds an "@": an address-like query skips the lookup.
+        if "@" not in self.needle:
+            pattern = escape_like(self.needle) + "%"
+            self.params["tenant_ids"] = list(self._run(self.sql.tenants, pattern=pattern).scalars())
+        for tenant_id in self.params["tenant_ids"]:
+            # One rank per tenant, so each reads its users in the order of the (tenant_id, email) index.
+            yield partial(self._tenant_users, tenant_id)
+        if self.scope == "all":
+            yield self._substring_postgres if self.postgres else self._substring_sqlite
 
+    def _exact_then_prefix(self, limit: int) -> list[int]:
+        """Ranks 1 and 2 in one round trip: each part walks the email index, Python merges them."""
+        rows = self._run(self.sql.exact_then_prefix, limit=limit).all()
+        # (marker, email, id) sorts exact first, then by email in code point order (the byte order
+        # both databases used), then by id.
+        return [row.id for row in sorted(rows)][:limit]
 
-def _ids(statement: Select) -> list[int]:
-    return list(db.session.scalars(statement))
+    def _tenant_users(self, tenant_id: int, limit: int) -> list[int]:
+        return list(self._run(self.sql.tenant_users, tenant_id=tenant_id, limit=limit).scalars())
+
+    def _substring_postgres(self, limit: int) -> list[int]:
+        """Name or email LIKE '%needle%', in id order: read on in id order, or ask the index.
+
+        A trigram GIN index yields every match before ORDER BY … LIMIT applies, so its cost grows
+        with the number of matches (about 2 µs a row here), while reading rows in id order and
+        filtering them stops at the page's last match (about 0.3 µs a row). So: look at the first
+        `FIRST_LOOK_ROWS` ids; if they hold enough matches, done; if they hold some, read on as far
+        as their density says the page needs (up to `MAX_SCAN_ROWS`); otherwise, or if that falls
+        short, the index. (MEASURED.md: left to itself the planner walks the primary key even for a
+        rare needle, reading the whole table; the index statement is fenced against that.)
+        """
+        pattern = "%" + escape_like(self.needle) + "%"
+
+        def in_id_order(rows: int) -> list[int]:
+            head = self._run(self.sql.substring_head, pattern=pattern, limit=limit, head_rows=rows)
+            return list(head.scalars())
+
+        found = in_id_order(FIRST_LOOK_ROWS)
+        if len(found) >= limit:
+            return found
+        if found:
+            needed = math.ceil(FIRST_LOOK_ROWS * limit / len(found) * 1.3)
+            if needed <= MAX_SCAN_ROWS:
+                found = in_id_order(needed)
+                if len(found) >= limit:
+                    return found
+        return list(self._run(self.sql.substring, pattern=pattern, limit=limit).scalars())
+
+    def _substring_sqlite(self, limit: int) -> list[int]:
+        """The FTS5 trigram index, read in rowid (= id) order so that LIMIT stops it early.
+
+        FTS5 pays for every trigram of a phrase roughly in proportion to how common it is, so a long
+        needle is looked up by trigrams that cover it without overlapping and every candidate is
+        checked here against the whole needle; a short one is a phrase, which is exact by itself.
+        """
+        if len(self.needle) <= LONG_NEEDLE_CHARS:
+            rows = self._run(self.sql.substring, expression=fts_phrase(self.needle), after=0, limit=limit)
+            return [row.id for row in rows]
+        expression = " AND ".join(fts_phrase(trigram) for trigram in spread_trigrams(self.needle))
+        found: list[int] = []
+        after = 0
+        while len(found) < limit:
+            batch = self._run(
+                self.sql.substring, expression=expression, after=after, limit=_CANDIDATE_BATCH
+            ).all()
+            found += [row.id for row in batch if self.needle in row.email or self.needle in row.name.lower()]
+            if len(batch) < _CANDIDATE_BATCH:
+                break
+            after = batch[-1].id
+        return found[:limit]
 
 
 def _results(ids: list[int], now: datetime) -> tuple[UserResult, ...]:
-    """The rows for `ids`, in that order. The password hash is never even read."""
+    """The rows for `ids`, in that order, in one statement. The password hash is never even read."""
     if not ids:
         return ()
-    users = db.session.scalars(
-        select(User)
-        .options(
-            load_only(
-                User.id,
-                User.tenant_id,
-                User.name,
-                User.email,
-                User.active,
-                User.last_sign_in_at,
-                User.support_access_opt_in_until,
-            ),
-            joinedload(User.tenant).selectinload(Tenant.domains),
-        )
-        .where(User.id.in_(ids))
-    ).unique()
-    by_id = {user.id: user for user in users}
+    rows = db.session.execute(_RESULT_ROWS, {"ids": ids}).all()
+    by_id = {user.id: (user, domain) for user, domain in rows}
     switch_on = settings.impersonation_enabled()  # once per page, not once per row
-    return tuple(
-        UserResult(
-            id=user.id,
-            name=user.name,
-            email=user.email,
-            tenant_name=user.tenant.name,
-            tenant_domain=user.tenant.primary_domain,
-            active=user.active,
-            last_sign_in_at=user.last_sign_in_at,
-            access=access_state(user, now, switch_on=switch_on),
+    results = []
+    for user_id in ids:
+        if user_id not in by_id:
+            continue  # deleted between the two statements
+        user, domain = by_id[user_id]
+        results.append(
+            UserResult(
+                id=user.id,
+                name=user.name,
+                email=user.email,
+                tenant_name=user.tenant.name,
+                tenant_domain=domain,
+                active=user.active,
+                last_sign_in_at=user.last_sign_in_at,
+                access=access_state(user, now, switch_on=switch_on),
+            )
         )
-        for user in (by_id[user_id] for user_id in ids if user_id in by_id)
+    return tuple(results)
+
+
+# Built once: the options and the correlated subquery cost more to build than the query to run.
+_RESULT_ROWS = (
+    select(
+        User,
+        select(TenantDomain.domain)
+        .where(TenantDomain.tenant_id == Tenant.id)
+        .order_by(TenantDomain.id)
+        .limit(1)
+        .scalar_subquery()
+        .label("domain"),
     )
+    .join(User.tenant)
+    .options(
+        load_only(
+            User.id,
+            User.tenant_id,
+            User.name,
+            User.email,
+            User.active,
+            User.last_sign_in_at,
+            User.support_access_opt_in_until,
+        ),
+        contains_eager(User.tenant).load_only(
+            Tenant.name, Tenant.impersonation_enabled, Tenant.access_policy
+        ),
+    )
+    .where(User.id.in_(bindparam("ids", expanding=True)))
+)

@@ -41,8 +41,13 @@ def load_signed_in_customer(_request) -> User | None:
         return None
     if g.get("impersonation") is not None:  # the ghost sees the account as its user (subject)
         return g.ghost_user
-    state = session.get(SESSION_KEY) or {}
-    return customer_auth.signed_in_user(tenant, state.get("user_id"), state.get("at"), now=clock.now())
+    return customer_auth.signed_in_user(tenant, session.get(SESSION_KEY) or {}, now=clock.now())
+
+
+def start_customer_session(user: User) -> None:
+    """A new session (rotated) that speaks for `user` on this tenant."""
+    session.clear()
+    session[SESSION_KEY] = customer_auth.session_state(user, clock.now())
 
 
 @customer_login.unauthorized_handler

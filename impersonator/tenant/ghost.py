@@ -16,7 +16,8 @@ from flask import g, render_template, request, session
 from impersonator import clock
 from impersonator.services import ghost as ghost_sessions
 from impersonator.services.ghost import Ghost, ImpersonationEnded
-from impersonator.web import error_page
+from impersonator.services.links import console_url
+from impersonator.web import content_security_policy, error_page
 
 GHOST_KEY = "ghost"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -57,6 +58,8 @@ def guard():
         ghost, user = ghost_sessions.check(impersonation_id, tenant=g.tenant, now=now)
     except ImpersonationEnded as ended:
         session.clear()
+        if request.endpoint == "ghost.redeem":
+            return None  # a new handoff carries its own credential: a stale ghost cookie must not block it
         ghost_sessions.record_request(
             impersonation_id, method=request.method, path=request.path, status=ended.status, now=now
         )
@@ -70,6 +73,14 @@ def guard():
             title="Read-only impersonation",
         )
     return None
+
+
+def allow_end_redirect(response):
+    """On ghost pages: the banner's *End* is answered by a redirect to the console, and Chromium
+    applies the page's `form-action` to that redirect too, so the console's origin must be allowed."""
+    if current_impersonation() is not None:
+        response.headers["Content-Security-Policy"] = content_security_policy(console_url(""))
+    return response
 
 
 def log_request(response):

@@ -30,8 +30,18 @@ def redeem():
             now=clock.now(),
         )
     except DomainError as refused:
-        session.pop(GHOST_KEY, None)
+        # A live ghost session in this browser (say, the handoff submitted twice) is left as it is.
         return error_page(refused.status, refused.message, title="Impersonation not started")
+    previous = current_impersonation()
+    if previous is not None and previous.impersonation_id != imp.id:
+        # One ghost per browser: the session this one replaces ends now, not at its time limit.
+        impersonations.end(
+            previous.impersonation_id,
+            reason="staff_ended",
+            actor=previous.actor,
+            ip=client_ip(),
+            now=clock.now(),
+        )
     # Privilege changes: a new session that holds only the ghost.
     session.clear()
     session[GHOST_KEY] = {"impersonation_id": imp.id}

@@ -8,8 +8,9 @@ from flask_login import current_user
 from impersonator import clock
 from impersonator.services import customer_auth
 from impersonator.services.errors import DomainError
-from impersonator.tenant.access import SESSION_KEY
+from impersonator.tenant.access import start_customer_session
 from impersonator.tenant.forms import CustomerSignInForm
+from impersonator.tenant.ghost import not_for_impersonators
 from impersonator.web import client_ip, public, refusal_headers
 
 bp = Blueprint("customer_sign_in", __name__)
@@ -36,13 +37,13 @@ def submit():
     except DomainError as refused:
         flash(refused.message, "error")
         return render_template("tenant/sign_in.html", form=form), refused.status, refusal_headers(refused)
-    session.clear()
-    session[SESSION_KEY] = {"user_id": user.id, "at": clock.now().timestamp()}
+    start_customer_session(user)
     return redirect(url_for("tenant_home.index"), code=303)
 
 
 @bp.post("/sign-out")
 @public
+@not_for_impersonators  # a ghost leaves with End, which ends the impersonation itself
 def sign_out():
     session.clear()
     flash("You are signed out.", "info")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from impersonator import ROOT, create_app
@@ -37,6 +37,7 @@ CONSOLE_HOST = "console.localhost"
 ACME_HOST = "acme.localhost"
 # Playwright waits this long (ms) for a page or an element before failing: generous for a slow CI box.
 TIMEOUT_MS = 15_000
+expect.set_options(timeout=TIMEOUT_MS)  # expect() has its own default (5 s), not the context's
 
 
 @dataclass
@@ -53,6 +54,9 @@ def live_server(sqlite_url) -> Iterator[LiveServer]:
     """The app on SQLite, served on 127.0.0.1 by a threaded Werkzeug server; tables emptied after."""
     app = create_app(config_for(sqlite_url))
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    # Links between hosts (the handoff to the tenant, End back to the console) carry this port.
+    for face in (app, app.extensions["impersonator.tenant_app"]):
+        face.config["PUBLIC_PORT"] = server.server_port
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:

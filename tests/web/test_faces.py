@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import User
+from impersonator.services import customer_auth
 from tests.support.web import ACME, CONSOLE, GLOBEX, csrf_token, post_form, sign_in, sign_in_customer
 
 GENERIC_FAILURE = "Incorrect email or password."
@@ -50,7 +51,10 @@ def replay(client, name: str, value: str, base_url: str) -> None:
 
 
 def customer_state(app, email: str, clock) -> dict:
-    return {"customer": {"user_id": user_id(app, email), "at": clock.now().timestamp()}}
+    """The session a real sign-in of this customer would hold."""
+    with app.app_context():
+        user = db.session.get(User, user_id(app, email))
+        return {"customer": customer_auth.session_state(user, clock.now())}
 
 
 def is_customer_signed_in(client, base_url: str) -> bool:

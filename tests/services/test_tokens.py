@@ -1,0 +1,162 @@
+"""One-time redirect tokens (DESIGN I3): signed with a salt of their own, keys rotated by a list,
+the signature checked before anything is read, TokenExpired told apart from TokenInvalid."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from impersonator import create_app
+from impersonator.services import tokens
+from impersonator.services.keys import derived_key
+from impersonator.services.tokens import Claims
+from tests.conftest import config_for
+
+CLAIMS = Claims(impersonation_id=42, jti="a-random-token-id", audience="acme.localhost")
+
+
+def token_app(**overrides):
+    """An app for tokens alone: they read keys from the config and never touch the database."""
+    return create_app(config_for("sqlite://", **overrides))
+
+
+def issue(claims: Claims = CLAIMS, **config) -> str:
+    with token_app(**config).app_context():
+        return tokens.issue(claims)
+
+
+def read(token: str | None, **config) -> Claims:
+    with token_app(**config).app_context():
+        return tokens.read(token)
+
+
+def payload_of(token: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+
+
+def sign(payload, *, key: str | None = None, salt: str = tokens.SALT) -> str:
+    """Sign `payload` as tokens.issue does, with our key unless told otherwise."""
+    if key is None:
+        with token_app().app_context():
+            key = derived_key("redirect-tokens").hex()
+    return URLSafeTimedSerializer([key], salt=salt).dumps(payload)
+
+
+def test_i3_a_token_reads_back_its_claims(clock):
+    assert read(issue()) == CLAIMS
+
+
+def test_i3_a_token_carries_ids_and_audience_only():
+    token = issue()
+
+    assert payload_of(token) == {"i": 42, "j": "a-random-token-id", "a": "acme.localhost"}
+
+
+def test_i3_a_token_is_url_safe_and_short():
+    token = issue()
+
+    assert len(token) < tokens.MAX_TOKEN_LENGTH
+    assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def test_i3_a_flipped_character_is_invalid(clock):
+    token = issue()
+    for index in (3, len(token) // 2, len(token) - 3):
+        flipped = token[:index] + ("A" if token[index] != "A" else "B") + token[index + 1 :]
+        with pytest.raises(tokens.TokenInvalid):
+            read(flipped)
+
+
+def test_i3_a_token_signed_with_another_key_is_invalid(clock):
+    with pytest.raises(tokens.TokenInvalid):
+        read(sign({"i": 42, "j": "a-random-token-id", "a": "acme.localhost"}, key="someone else's key"))
+
+
+def test_i3_a_token_with_another_salt_is_invalid(clock):
+    """A signature made for another purpose with the same key (a session cookie, say) is no token."""
+    with pytest.raises(tokens.TokenInvalid):
+        read(
+            sign(
+                {"i": 42, "j": "a-random-token-id", "a": "acme.localhost"}, salt="impersonator-tenant-session"
+            )
+        )
+
+
+def test_i3_the_signing_recipe_above_makes_good_tokens(clock):
+    """The control for the two tests above: our key and our salt make a token that reads."""
+    assert read(sign({"i": 42, "j": "a-random-token-id", "a": "acme.localhost"})) == CLAIMS
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [42, "jti", "acme.localhost"],
+        {"i": "42", "j": "jti", "a": "acme.localhost"},
+        {"i": 42, "a": "x"},
+        "text",
+    ],
+    ids=["a list", "id as text", "no jti", "a string"],
+)
+def test_i3_a_well_signed_token_of_the_wrong_shape_is_invalid(clock, payload):
+    with pytest.raises(tokens.TokenInvalid):
+        read(sign(payload))
+
+
+@pytest.mark.parametrize("token", [None, "", "x" * (tokens.MAX_TOKEN_LENGTH + 1), "no-dots-at-all"])
+def test_i3_missing_or_absurd_tokens_are_invalid(token):
+    with pytest.raises(tokens.TokenInvalid):
+        read(token)
+
+
+def test_i3_a_token_lives_token_ttl_seconds(clock):
+    token = issue()
+
+    clock.advance(seconds=60)
+    assert read(token) == CLAIMS
+    clock.advance(seconds=1)
+    with pytest.raises(tokens.TokenExpired) as expired:
+        read(token)
+
+    assert expired.value.claims == CLAIMS  # known, so the audit can name the impersonation
+    assert not isinstance(expired.value, tokens.TokenInvalid)
+
+
+def test_i3_token_ttl_seconds_is_read_from_the_config(clock):
+    token = issue()
+    clock.advance(seconds=100)
+
+    assert read(token, TOKEN_TTL_SECONDS=120) == CLAIMS
+    with pytest.raises(tokens.TokenExpired):
+        read(token, TOKEN_TTL_SECONDS=60)
+
+
+def test_i3_an_expired_forgery_is_invalid_not_expired(clock):
+    """The signature is checked before the age: an old token with a bad signature says nothing."""
+    forged = sign({"i": 42, "j": "a-random-token-id", "a": "acme.localhost"}, key="someone else's key")
+    clock.advance(hours=1)
+
+    with pytest.raises(tokens.TokenInvalid):
+        read(forged)
+
+
+def test_i3_key_rotation_new_key_signs_old_key_still_verifies(clock):
+    old_token = issue(TOKEN_SIGNING_KEYS=["old key"])
+    new_token = issue(TOKEN_SIGNING_KEYS=["new key", "old key"])
+
+    assert read(old_token, TOKEN_SIGNING_KEYS=["new key", "old key"]) == CLAIMS
+    assert read(new_token, TOKEN_SIGNING_KEYS=["new key"]) == CLAIMS
+    with pytest.raises(tokens.TokenInvalid):
+        read(new_token, TOKEN_SIGNING_KEYS=["old key"])
+    with pytest.raises(tokens.TokenInvalid):
+        read(old_token, TOKEN_SIGNING_KEYS=["new key"])
+
+
+def test_i3_the_derived_key_depends_on_the_secret_key(clock):
+    token = issue(SECRET_KEY="one secret key")
+
+    assert read(token, SECRET_KEY="one secret key") == CLAIMS
+    with pytest.raises(tokens.TokenInvalid):
+        read(token, SECRET_KEY="another secret key")
