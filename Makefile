@@ -28,6 +28,7 @@ test: $(VENV)/.installed system-deps
 
 # Benchmarks (not CI): each prints a table and appends a dated section to bench/RESULTS.md.
 bench: $(VENV)/.installed system-deps
+	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(PY) -m bench.web_bench
 	$(PY) -m bench.search_bench --users 1000000
 

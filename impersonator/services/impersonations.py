@@ -1,5 +1,5 @@
-"""The lifecycle of an impersonation (DESIGN §3): request → token issued → redeemed → active →
-ended. Every state change and every denial is audited in the transaction that makes it (I1).
+"""The lifecycle of an impersonation (DESIGN §3): request → token issued → (redemption.py) →
+active → ended. Every state change and every denial is audited in the transaction that makes it (I1).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from impersonator.extensions import db
-from impersonator.models import MODES, Impersonation, Staff, Tenant, User
+from impersonator.models import MODES, Impersonation, Staff, User
 from impersonator.services import access_codes, audit, policy, secret_box, staff_auth, throttle, tokens, totp
 from impersonator.services.audit import Actor
-from impersonator.services.errors import DomainError, InvalidInput, Locked, NotAllowed
+from impersonator.services.errors import DomainError, InvalidInput, Locked
 from impersonator.services.links import tenant_origin
 from impersonator.services.validation import clean_text
 
@@ -27,32 +27,6 @@ class UserNotFound(InvalidInput):
 
     def __init__(self) -> None:
         super().__init__("user_not_found", "There is no such user.")
-
-
-class TokenUsed(DomainError):
-    status = 410
-
-    def __init__(self) -> None:
-        super().__init__(
-            "replayed", "This impersonation link was already used. Start again from the console."
-        )
-
-
-class TokenEndedEarly(DomainError):
-    status = 410
-
-    def __init__(self) -> None:
-        super().__init__(
-            "ended_before_redemption",
-            "This impersonation was ended before it started. Start again from the console.",
-        )
-
-
-class WrongTenant(NotAllowed):
-    def __init__(self) -> None:
-        super().__init__(
-            "wrong_tenant", "This impersonation link belongs to another site. It can no longer be used."
-        )
 
 
 @dataclass(frozen=True)
@@ -222,183 +196,20 @@ def _record_denial(
     db.session.commit()
 
 
-def redeem(
-    token: str | None, *, tenant: Tenant, hostname: str, ip: str | None, user_agent: str | None, now: datetime
-) -> Impersonation:
-    """Turn a token into an active impersonation, once ever (I2), on its own tenant only (I3)."""
-    try:
-        claims = tokens.read(token)
-    except tokens.TokenExpired as expired:
-        _redeem_failed(
-            expired.claims.impersonation_id if expired.claims else None, tenant, "expired", ip, now
-        )
-        raise
-    except tokens.TokenInvalid:
-        _redeem_failed(None, tenant, "forged", ip, now)
-        raise
-    imp = db.session.get(Impersonation, claims.impersonation_id)
-    if imp is None or not secrets.compare_digest(imp.token_jti, claims.jti):
-        _redeem_failed(None, tenant, "forged", ip, now)
-        raise tokens.TokenInvalid()
-    # Accepted on any domain of the target's tenant (its audience, I3), and nowhere else.
-    tenant_domains = {domain.domain for domain in tenant.domains}
-    if imp.tenant_id != tenant.id or claims.audience not in tenant_domains or hostname not in tenant_domains:
-        _burn_wrong_tenant(imp, tenant, hostname, ip, now)
-        raise WrongTenant()
-
-    # The one redemption (I2): a single conditional UPDATE decides, whatever runs in parallel.
-    session_minutes = min(imp.duration_minutes, current_app.config["SESSION_MAX_MINUTES"])
-    claimed = db.session.execute(
-        update(Impersonation)
-        .where(
-            Impersonation.id == imp.id,
-            Impersonation.redeemed_at.is_(None),
-            Impersonation.ended_at.is_(None),
-            Impersonation.token_expires_at > now,
-        )
-        .values(
-            redeemed_at=now,
-            expires_at=now + timedelta(minutes=session_minutes),
-            redeem_ip=ip,
-            redeem_user_agent=(user_agent or "")[:300] or None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:
-        db.session.refresh(imp)
-        reason = _why_not_redeemable(imp)
-        _redeem_failed(imp.id, tenant, reason, ip, now)
-        if reason == "expired":
-            raise tokens.TokenExpired(claims)
-        raise TokenEndedEarly() if reason == "ended_before_redemption" else TokenUsed()
-    db.session.refresh(imp)
-    try:  # the world may have changed since the token was issued
-        policy.check_staff(imp.staff, imp.mode)
-        policy.check_target(imp.user, now)
-    except policy.PolicyDenied as denied:
-        end_reason = {"switched_off": "switched_off", "staff_inactive": "staff_disabled"}.get(
-            denied.reason, "policy_changed"
-        )
-        _end(imp, end_reason, Actor.system("policy"), ip=ip, now=now)
-        audit.record(
-            "impersonation.redeem_failed",
-            actor=Actor.staff(imp.staff),
-            at=now,
-            ip=ip,
-            outcome="denied",
-            target_type="user",
-            target_id=imp.user_id,
-            tenant_id=imp.tenant_id,
-            details={"impersonation_id": imp.id, "reason": denied.reason},
-        )
-        db.session.commit()
-        raise
-    audit.record(
-        "impersonation.started",
-        actor=Actor.staff(imp.staff),
-        at=now,
-        ip=ip,
-        target_type="user",
-        target_id=imp.user_id,
-        tenant_id=imp.tenant_id,
-        details={"impersonation_id": imp.id, "mode": imp.mode, "expires_at": imp.expires_at.isoformat()},
-    )
-    db.session.commit()
-    return imp
-
-
-def _why_not_redeemable(imp: Impersonation) -> str:
-    """Why the conditional UPDATE found nothing to claim."""
-    if imp.redeemed_at is None and imp.ended_at is None:
-        return "expired"
-    if imp.redeemed_at is None and imp.end_reason != "wrong_tenant":
-        return "ended_before_redemption"  # ended from the console before use: not a replay
-    return "replayed"
-
-
-def _redeem_failed(
-    impersonation_id: int | None, tenant: Tenant, reason: str, ip: str | None, now: datetime
-) -> None:
-    db.session.rollback()
-    imp = db.session.get(Impersonation, impersonation_id) if impersonation_id else None
-    actor = Actor.staff(imp.staff) if imp else Actor.anonymous(ip or "unknown")
-    audit.record(
-        "impersonation.redeem_failed",
-        actor=actor,
-        at=now,
-        ip=ip,
-        outcome="denied",
-        target_type="user" if imp else None,
-        target_id=imp.user_id if imp else None,
-        tenant_id=tenant.id,
-        details={"impersonation_id": impersonation_id, "reason": reason},
-    )
-    if reason == "replayed":
-        audit.record(
-            "security.alert",
-            actor=actor,
-            at=now,
-            ip=ip,
-            outcome="denied",
-            tenant_id=tenant.id,
-            details={"kind": "token_replay", "impersonation_id": impersonation_id},
-        )
-    db.session.commit()
-
-
-def _burn_wrong_tenant(
-    imp: Impersonation, tenant: Tenant, hostname: str, ip: str | None, now: datetime
-) -> None:
-    """A token presented on another tenant's domain is burned and raises a security event (I3)."""
-    db.session.rollback()
-    db.session.execute(
-        update(Impersonation)
-        .where(
-            Impersonation.id == imp.id, Impersonation.redeemed_at.is_(None), Impersonation.ended_at.is_(None)
-        )
-        .values(ended_at=now, end_reason="wrong_tenant")
-        .execution_options(synchronize_session=False)
-    )
-    actor = Actor.staff(imp.staff)
-    audit.record(
-        "impersonation.redeem_failed",
-        actor=actor,
-        at=now,
-        ip=ip,
-        outcome="denied",
-        target_type="user",
-        target_id=imp.user_id,
-        tenant_id=tenant.id,
-        details={"impersonation_id": imp.id, "reason": "wrong_tenant", "host": hostname},
-    )
-    audit.record(
-        "security.alert",
-        actor=actor,
-        at=now,
-        ip=ip,
-        outcome="denied",
-        tenant_id=tenant.id,
-        details={
-            "kind": "wrong_tenant_redemption",
-            "impersonation_id": imp.id,
-            "host": hostname,
-            "token_tenant_id": imp.tenant_id,
-        },
-    )
-    db.session.commit()
-
-
 def end(impersonation_id: int, *, reason: str, actor: Actor, ip: str | None, now: datetime) -> bool:
     """End an impersonation (at most once, audited once); returns whether this call ended it."""
     imp = db.session.get(Impersonation, impersonation_id)
     if imp is None:
         return False
-    ended = _end(imp, reason, actor, ip=ip, now=now)
+    ended = end_in_transaction(imp, reason, actor, ip=ip, now=now)
     db.session.commit()
     return ended
 
 
-def _end(imp: Impersonation, reason: str, actor: Actor, *, ip: str | None, now: datetime) -> bool:
+def end_in_transaction(
+    imp: Impersonation, reason: str, actor: Actor, *, ip: str | None, now: datetime
+) -> bool:
+    """End it in the caller's transaction, at most once; the end is audited once."""
     result = db.session.execute(
         update(Impersonation)
         .where(Impersonation.id == imp.id, Impersonation.ended_at.is_(None))

@@ -7,7 +7,7 @@ from flask import Blueprint, g, redirect, request, session, url_for
 from impersonator import clock
 from impersonator.extensions import csrf
 from impersonator.faces import hostname_of
-from impersonator.services import impersonations
+from impersonator.services import impersonations, redemption
 from impersonator.services.errors import DomainError
 from impersonator.services.links import console_url
 from impersonator.tenant.ghost import GHOST_KEY, current_impersonation
@@ -21,7 +21,7 @@ bp = Blueprint("ghost", __name__, url_prefix="/impersonation")
 @csrf.exempt  # the token is the credential; it arrives in a cross-site form POST (DESIGN I11)
 def redeem():
     try:
-        imp = impersonations.redeem(
+        impersonation_id = redemption.redeem(
             request.form.get("token"),
             tenant=g.tenant,
             hostname=hostname_of(request.host),
@@ -33,7 +33,7 @@ def redeem():
         # A live ghost session in this browser (say, the handoff submitted twice) is left as it is.
         return error_page(refused.status, refused.message, title="Impersonation not started")
     previous = current_impersonation()
-    if previous is not None and previous.impersonation_id != imp.id:
+    if previous is not None and previous.impersonation_id != impersonation_id:
         # One ghost per browser: the session this one replaces ends now, not at its time limit.
         impersonations.end(
             previous.impersonation_id,
@@ -44,7 +44,7 @@ def redeem():
         )
     # Privilege changes: a new session that holds only the ghost.
     session.clear()
-    session[GHOST_KEY] = {"impersonation_id": imp.id}
+    session[GHOST_KEY] = {"impersonation_id": impersonation_id}
     return redirect(url_for("tenant_home.index"), code=303)
 
 
