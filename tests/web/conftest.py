@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support.web import CONSOLE, post_form
+from tests.support.impersonation import minutes, opt_in, user_id
+from tests.support.web import CONSOLE, post_form, sign_in
 
 
 @dataclass
@@ -32,3 +33,19 @@ def password_step(bed: Bed, member) -> None:
 @pytest.fixture
 def bed(app, client, make_staff, clock, tenants) -> Bed:
     return Bed(app, client, make_staff, clock)
+
+
+@pytest.fixture
+def alice(app, tenants, clock) -> int:
+    """Acme's customer, opted in to support access for the next 8 hours."""
+    uid = user_id(app, "alice@acme.example")
+    opt_in(app, uid, clock.now() + minutes(8 * 60))
+    return uid
+
+
+@pytest.fixture
+def agent(client, make_staff, clock):
+    """A support agent, signed in on the console."""
+    member = make_staff("support")
+    sign_in(client, member, clock)
+    return member

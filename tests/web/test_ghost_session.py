@@ -21,23 +21,13 @@ from tests.support.impersonation import (
     ghost_requests,
     launch,
     launch_and_redeem,
-    minutes,
-    opt_in,
     redeem,
     the_impersonation,
-    user_id,
 )
 from tests.support.records import audit_events
 from tests.support.web import ACME, CONSOLE, GLOBEX, csrf_token, sign_in
 
 SIGNED_IN_AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def alice(app, tenants, clock) -> int:
-    uid = user_id(app, "alice@acme.example")
-    opt_in(app, uid, clock.now() + minutes(8 * 60))
-    return uid
 
 
 @pytest.fixture

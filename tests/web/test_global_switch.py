@@ -3,38 +3,19 @@ stored in the database and read on every request, redemption and ghost request."
 
 from __future__ import annotations
 
-import pytest
-
 from tests.support.impersonation import (
     BANNER,
     ENDED_TITLE,
     launch,
     launch_and_redeem,
-    minutes,
     open_user_page,
-    opt_in,
     redeem,
     request_impersonation,
     the_impersonation,
     token_from_launch,
-    user_id,
 )
 from tests.support.records import audit_events
-from tests.support.web import ACME, sign_in
-
-
-@pytest.fixture
-def alice(app, tenants, clock) -> int:
-    uid = user_id(app, "alice@acme.example")
-    opt_in(app, uid, clock.now() + minutes(8 * 60))
-    return uid
-
-
-@pytest.fixture
-def agent(client, make_staff, clock):
-    member = make_staff("support")
-    sign_in(client, member, clock)
-    return member
+from tests.support.web import ACME
 
 
 def switch(runner, state: str) -> str:

@@ -27,26 +27,9 @@ from tests.support.impersonation import (
     token_from_launch,
     update_tenant,
     update_user,
-    user_id,
 )
 from tests.support.records import audit_actions, audit_events, staff_row
 from tests.support.web import ACME, CONSOLE, sign_in
-
-
-@pytest.fixture
-def alice(app, tenants, clock) -> int:
-    """Acme's customer, opted in to support access for the next 8 hours."""
-    uid = user_id(app, "alice@acme.example")
-    opt_in(app, uid, clock.now() + minutes(8 * 60))
-    return uid
-
-
-@pytest.fixture
-def agent(client, make_staff, clock):
-    """A support agent, signed in on the console."""
-    member = make_staff("support")
-    sign_in(client, member, clock)
-    return member
 
 
 def denials(app) -> list[str]:

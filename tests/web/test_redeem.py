@@ -18,28 +18,12 @@ from tests.support.impersonation import (
     REDEEM_PATH,
     launch,
     minutes,
-    opt_in,
     redeem,
     the_impersonation,
     update_tenant,
-    user_id,
 )
 from tests.support.records import audit_events
 from tests.support.web import ACME, GLOBEX, sign_in, sign_in_customer
-
-
-@pytest.fixture
-def alice(app, tenants, clock) -> int:
-    uid = user_id(app, "alice@acme.example")
-    opt_in(app, uid, clock.now() + minutes(8 * 60))
-    return uid
-
-
-@pytest.fixture
-def agent(client, make_staff, clock):
-    member = make_staff("support")
-    sign_in(client, member, clock)
-    return member
 
 
 @pytest.fixture
