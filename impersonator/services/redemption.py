@@ -9,7 +9,8 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from impersonator.extensions import db
 from impersonator.models import Impersonation, Tenant
@@ -58,18 +59,25 @@ def redeem(
     except tokens.TokenInvalid:
         _redeem_failed(None, tenant, "forged", ip, now)
         raise
-    imp = db.session.get(Impersonation, claims.impersonation_id)
+    # One query for the row and the two people the rules look at again below.
+    imp = db.session.scalar(
+        select(Impersonation)
+        .options(joinedload(Impersonation.staff), joinedload(Impersonation.user))
+        .where(Impersonation.id == claims.impersonation_id)
+    )
     if imp is None or not secrets.compare_digest(imp.token_jti, claims.jti):
         _redeem_failed(None, tenant, "forged", ip, now)
         raise tokens.TokenInvalid()
-    # Accepted on any domain of the target's tenant (its audience, I3), and nowhere else.
-    tenant_domains = {domain.domain for domain in tenant.domains}
-    if imp.tenant_id != tenant.id or claims.audience not in tenant_domains or hostname not in tenant_domains:
+    # Accepted on any domain of the target's tenant (its audience, I3), and nowhere else. `hostname`
+    # is a domain of `tenant` already (the host was resolved through the registry).
+    audience_ok = claims.audience == hostname or claims.audience in {d.domain for d in tenant.domains}
+    if imp.tenant_id != tenant.id or not audience_ok:
         _burn_wrong_tenant(imp, tenant, hostname, ip, now)
         raise WrongTenant()
 
     # The one redemption (I2): a single conditional UPDATE decides, whatever runs in parallel.
     session_minutes = min(imp.duration_minutes, current_app.config["SESSION_MAX_MINUTES"])
+    expires_at = now + timedelta(minutes=session_minutes)
     claimed = db.session.execute(
         update(Impersonation)
         .where(
@@ -80,7 +88,7 @@ def redeem(
         )
         .values(
             redeemed_at=now,
-            expires_at=now + timedelta(minutes=session_minutes),
+            expires_at=expires_at,
             redeem_ip=ip,
             redeem_user_agent=(user_agent or "")[:300] or None,
         )
@@ -93,7 +101,6 @@ def redeem(
         if reason == "expired":
             raise tokens.TokenExpired(claims)
         raise TokenEndedEarly() if reason == "ended_before_redemption" else TokenUsed()
-    db.session.refresh(imp)
     try:  # the world may have changed since the token was issued
         policy.check_staff(imp.staff, imp.mode)
         policy.check_target(imp.user, now)
@@ -123,7 +130,7 @@ def redeem(
         target_type="user",
         target_id=imp.user_id,
         tenant_id=imp.tenant_id,
-        details={"impersonation_id": imp.id, "mode": imp.mode, "expires_at": imp.expires_at.isoformat()},
+        details={"impersonation_id": imp.id, "mode": imp.mode, "expires_at": expires_at.isoformat()},
     )
     impersonation_id = imp.id  # read before the commit expires the row: no extra round trip
     db.session.commit()

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from impersonator.extensions import db
 from impersonator.models import Staff, StaffSession
@@ -64,7 +65,12 @@ def resolve(token: str | None, *, now: datetime) -> StaffSession | None:
     """The live session for `token`, or None. Ends (and audits) a session found past its limits."""
     if not token or len(token) > 100:
         return None
-    row = db.session.scalar(select(StaffSession).where(StaffSession.token_hash == _hash(token)))
+    # The staff member comes in the same query: this runs on every console request.
+    row = db.session.scalar(
+        select(StaffSession)
+        .options(joinedload(StaffSession.staff))
+        .where(StaffSession.token_hash == _hash(token))
+    )
     if row is None or row.ended_at is not None:
         return None
     if not row.staff.active:
