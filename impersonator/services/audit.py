@@ -74,3 +74,28 @@ def record(
     db.session.add(event)
     db.session.flush()
     return event
+
+
+def about_user(
+    action: str,
+    *,
+    user_id: int,
+    tenant_id: int,
+    actor: Actor,
+    at: datetime,
+    ip: str | None = None,
+    outcome: str = "success",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An event whose subject is a customer user (impersonations, access codes)."""
+    return record(
+        action,
+        actor=actor,
+        at=at,
+        ip=ip,
+        outcome=outcome,
+        target_type="user",
+        target_id=user_id,
+        tenant_id=tenant_id,
+        details=details,
+    )

@@ -128,14 +128,13 @@ def _issue(
     )
     db.session.add(imp)
     db.session.flush()
-    audit.record(
+    audit.about_user(
         "impersonation.requested",
+        user_id=user.id,
+        tenant_id=user.tenant_id,
         actor=Actor.staff(staff),
         at=now,
         ip=ip,
-        target_type="user",
-        target_id=user.id,
-        tenant_id=user.tenant_id,
         details={
             "impersonation_id": imp.id,
             "mode": imp.mode,
@@ -165,15 +164,14 @@ def _record_denial(
 ) -> None:
     """Audit the refusal (and count wrong codes toward their locks) in a transaction of its own."""
     db.session.rollback()
-    audit.record(
+    audit.about_user(
         "impersonation.denied",
+        user_id=user.id,
+        tenant_id=user.tenant_id,
         actor=Actor.staff(staff),
         at=now,
         ip=ip,
         outcome="denied",
-        target_type="user",
-        target_id=user.id,
-        tenant_id=user.tenant_id,
         details={"reason": denied.reason, "mode": ask.mode, "ticket": (ask.ticket or "")[:100]},
     )
     if isinstance(denied, totp.TotpRejected):
@@ -182,15 +180,14 @@ def _record_denial(
         lock = throttle.record_failure(access_codes.failure_key(user.id), access_codes.failure_limit(), now)
         if lock:
             access_codes.revoke_all(user.id, now=now)
-            audit.record(
+            audit.about_user(
                 "access_code.locked",
+                user_id=user.id,
+                tenant_id=user.tenant_id,
                 actor=Actor.staff(staff),
                 at=now,
                 ip=ip,
                 outcome="denied",
-                target_type="user",
-                target_id=user.id,
-                tenant_id=user.tenant_id,
                 details={"until": lock.isoformat()},
             )
     db.session.commit()
@@ -218,14 +215,13 @@ def end_in_transaction(
     )
     if result.rowcount != 1:
         return False
-    audit.record(
+    audit.about_user(
         "impersonation.ended",
+        user_id=imp.user_id,
+        tenant_id=imp.tenant_id,
         actor=actor,
         at=now,
         ip=ip,
-        target_type="user",
-        target_id=imp.user_id,
-        tenant_id=imp.tenant_id,
         details={"impersonation_id": imp.id, "reason": reason},
     )
     return True

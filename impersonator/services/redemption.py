@@ -109,27 +109,25 @@ def redeem(
             denied.reason, "policy_changed"
         )
         impersonations.end_in_transaction(imp, end_reason, Actor.system("policy"), ip=ip, now=now)
-        audit.record(
+        audit.about_user(
             "impersonation.redeem_failed",
+            user_id=imp.user_id,
+            tenant_id=imp.tenant_id,
             actor=Actor.staff(imp.staff),
             at=now,
             ip=ip,
             outcome="denied",
-            target_type="user",
-            target_id=imp.user_id,
-            tenant_id=imp.tenant_id,
             details={"impersonation_id": imp.id, "reason": denied.reason},
         )
         db.session.commit()
         raise
-    audit.record(
+    audit.about_user(
         "impersonation.started",
+        user_id=imp.user_id,
+        tenant_id=imp.tenant_id,
         actor=Actor.staff(imp.staff),
         at=now,
         ip=ip,
-        target_type="user",
-        target_id=imp.user_id,
-        tenant_id=imp.tenant_id,
         details={"impersonation_id": imp.id, "mode": imp.mode, "expires_at": expires_at.isoformat()},
     )
     impersonation_id = imp.id  # read before the commit expires the row: no extra round trip
@@ -190,15 +188,14 @@ def _burn_wrong_tenant(
         .execution_options(synchronize_session=False)
     )
     actor = Actor.staff(imp.staff)
-    audit.record(
+    audit.about_user(
         "impersonation.redeem_failed",
+        user_id=imp.user_id,
+        tenant_id=tenant.id,
         actor=actor,
         at=now,
         ip=ip,
         outcome="denied",
-        target_type="user",
-        target_id=imp.user_id,
-        tenant_id=tenant.id,
         details={"impersonation_id": imp.id, "reason": "wrong_tenant", "host": hostname},
     )
     audit.record(
