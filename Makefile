@@ -17,7 +17,9 @@ run: $(VENV)/.installed
 	mkdir -p instance
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	@# The outbox worker runs beside the web server and stops with it (mail lands in instance/mail/).
+	@$(FLASK) outbox work & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+		$(FLASK) run --host 127.0.0.1 --port 5000
 
 # PostgreSQL server binaries and Debian's Chromium: installed with apt-get when missing and root.
 system-deps:
@@ -31,6 +33,7 @@ bench: $(VENV)/.installed system-deps
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(PY) -m bench.web_bench
 	$(PY) -m bench.search_bench --users 1000000
+	$(PY) -m bench.audit_bench --events 1000000
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -59,7 +59,7 @@ class Config:
     ENV_NAME = "base"
     SECRET_KEY = env_str("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = env_str("DATABASE_URL")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False}
 
     # Faces: the console answers on one host; tenants on the domains of the tenant registry.
     CONSOLE_HOST = env_str("CONSOLE_HOST", "console.localhost")
@@ -108,6 +108,37 @@ class Config:
     ACCESS_CODE_LOCK_MINUTES = env_int("ACCESS_CODE_LOCK_MINUTES", 60)
     OPT_IN_MAX_DAYS = env_int("OPT_IN_MAX_DAYS", 30)
 
+    # How long a new staff member's enrolment link stays valid.
+    STAFF_INVITE_HOURS = env_int("STAFF_INVITE_HOURS", 72)
+
+    # The audit chain's own key (DESIGN I9): never SECRET_KEY, so one leak does not forge the other.
+    AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY")
+    # More impersonations started by one staff member within an hour than this raises an alert.
+    ALERT_IMPERSONATIONS_PER_HOUR = env_int("ALERT_IMPERSONATIONS_PER_HOUR", 10)
+
+    # The outbox (DESIGN I10): retries with exponential backoff and jitter, then `failed`.
+    OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 30)
+    OUTBOX_RETRY_MAX_SECONDS = env_int("OUTBOX_RETRY_MAX_SECONDS", 3600)
+    OUTBOX_GIVE_UP_HOURS = env_int("OUTBOX_GIVE_UP_HOURS", 24)
+    OUTBOX_POLL_SECONDS = env_int("OUTBOX_POLL_SECONDS", 2)
+    DELIVERY_TIMEOUT_SECONDS = env_int("DELIVERY_TIMEOUT_SECONDS", 10)
+
+    # Mail: `smtp` in production; `file` writes each message to MAIL_DIR and logs one line.
+    MAIL_BACKEND = env_str("MAIL_BACKEND", "smtp")
+    MAIL_SERVER = env_str("MAIL_SERVER", "localhost")
+    MAIL_PORT = env_int("MAIL_PORT", 587)
+    MAIL_USE_TLS = env_bool("MAIL_USE_TLS", True)  # STARTTLS
+    MAIL_USE_SSL = env_bool("MAIL_USE_SSL", False)  # TLS from the first byte (port 465)
+    MAIL_USERNAME = env_str("MAIL_USERNAME")
+    MAIL_PASSWORD = env_str("MAIL_PASSWORD")
+    MAIL_SENDER = env_str("MAIL_SENDER", "Impersonator <no-reply@impersonator.example>")
+    MAIL_DIR = env_str("MAIL_DIR", str(INSTANCE_DIR / "mail"))
+
+    # Slack: an incoming-webhook URL; empty means no Slack messages.
+    SLACK_WEBHOOK_URL = env_str("SLACK_WEBHOOK_URL")
+    # Webhook URLs on loopback, link-local or private ranges are refused unless this is on (SSRF).
+    WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+
     WTF_CSRF_TIME_LIMIT = env_int("WTF_CSRF_TIME_LIMIT", 3600)
     LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 
@@ -124,6 +155,12 @@ class Config:
             raise ConfigError("SESSION_MAX_MINUTES must be between 1 and 60")
         if not 1 <= cls.OPT_IN_MAX_DAYS <= 30:
             raise ConfigError("OPT_IN_MAX_DAYS must be between 1 and 30")
+        if cls.MAIL_BACKEND not in {"smtp", "file"}:
+            raise ConfigError("MAIL_BACKEND must be smtp or file")
+        if cls.MAIL_USE_TLS and cls.MAIL_USE_SSL:
+            raise ConfigError("MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL exclude each other; choose one")
+        if cls.AUDIT_HMAC_KEY and cls.AUDIT_HMAC_KEY == cls.SECRET_KEY:
+            raise ConfigError("AUDIT_HMAC_KEY must differ from SECRET_KEY")
 
 
 class DevelopmentConfig(Config):
@@ -136,6 +173,9 @@ class DevelopmentConfig(Config):
     PUBLIC_PORT = env_int("PUBLIC_PORT", 5000)
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
     SECURITY_HSTS = env_bool("SECURITY_HSTS", False)
+    AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY", "development-only-audit-key-never-use-in-production")
+    MAIL_BACKEND = env_str("MAIL_BACKEND", "file")
+    WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", True)
 
 
 class TestingConfig(DevelopmentConfig):
@@ -147,6 +187,11 @@ class TestingConfig(DevelopmentConfig):
     SQLALCHEMY_DATABASE_URI = env_str("TEST_DATABASE_URL", "sqlite://")
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # noqa: S105  (a method name, tests only)
     PUBLIC_PORT = 0
+    AUDIT_HMAC_KEY = "testing-audit-key"
+    MAIL_BACKEND = "file"
+    MAIL_DIR = env_str("TEST_MAIL_DIR", str(INSTANCE_DIR / "test-mail"))
+    # The tests' webhook receivers listen on 127.0.0.1; the SSRF tests turn this off.
+    WEBHOOK_ALLOW_PRIVATE_URLS = True
 
 
 class ProductionConfig(Config):
@@ -157,7 +202,11 @@ class ProductionConfig(Config):
     @classmethod
     def check(cls) -> None:
         super().check()
-        required = (("SECRET_KEY", cls.SECRET_KEY), ("DATABASE_URL", cls.SQLALCHEMY_DATABASE_URI))
+        required = (
+            ("SECRET_KEY", cls.SECRET_KEY),
+            ("DATABASE_URL", cls.SQLALCHEMY_DATABASE_URI),
+            ("AUDIT_HMAC_KEY", cls.AUDIT_HMAC_KEY),
+        )
         missing = [name for name, value in required if not value]
         if missing:
             raise ConfigError(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import Pool
 
 
 class Base(DeclarativeBase):
@@ -51,3 +53,31 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
 def _begin_sqlite_immediate(connection) -> None:
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# A connection used within the last IDLE_PING_SECONDS is alive in all likelihood: pinging it before
+# every request costs a round trip (MEASURED.md). One idle for longer (where a server restart, a
+# proxy's or a firewall's idle timeout kill connections) is pinged, and replaced if dead.
+IDLE_PING_SECONDS = 10
+
+
+@event.listens_for(Pool, "checkin")
+def _remember_checkin(dbapi_connection, record) -> None:
+    if record is not None:
+        record.info["checked_in_at"] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_if_idle(dbapi_connection, record, proxy) -> None:
+    last = record.info.get("checked_in_at")
+    if last is None or time.monotonic() - last < IDLE_PING_SECONDS:
+        return  # new, or in use a moment ago
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+        dbapi_connection.rollback()
+    except Exception as error:  # the pool replaces the connection and tries again
+        raise exc.DisconnectionError() from error

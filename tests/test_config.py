@@ -17,7 +17,11 @@ from config import (
 )
 from impersonator import ROOT, create_app
 
-COMPLETE = {"SECRET_KEY": "a production secret key", "SQLALCHEMY_DATABASE_URI": "sqlite://"}
+COMPLETE = {
+    "SECRET_KEY": "a production secret key",
+    "SQLALCHEMY_DATABASE_URI": "sqlite://",
+    "AUDIT_HMAC_KEY": "a production audit key",
+}
 
 
 def production(**overrides) -> type[ProductionConfig]:

@@ -34,6 +34,32 @@ def can(permission: str) -> bool:
     return current_user.is_authenticated and allows(current_user.role, Permission(permission))
 
 
+# The console's main navigation, in order: (endpoint, label, permission it needs).
+NAVIGATION: tuple[tuple[str, str, Permission | None], ...] = (
+    ("home.index", "Home", None),
+    ("search.index", "Search", Permission.SEARCH),
+    ("impersonations.mine", "My impersonations", Permission.IMPERSONATE_READ_ONLY),
+    ("audit_log.index", "Audit log", Permission.AUDIT),
+    ("live_sessions.index", "Live sessions", Permission.AUDIT),
+    ("admin_switches.index", "Switches", Permission.ADMIN),
+    ("staff_admin.index", "Staff", Permission.ADMIN),
+    ("webhooks_admin.index", "Webhooks", Permission.ADMIN),
+    ("outbox_admin.index", "Outbox", Permission.ADMIN),
+)
+
+
+def navigation() -> list[tuple[str, str]]:
+    """For templates: the (endpoint, label) links the signed-in staff member may follow."""
+    if not current_user.is_authenticated:
+        return []
+    return [
+        (endpoint, label)
+        for endpoint, label, permission in NAVIGATION
+        if endpoint in current_app.view_functions
+        and (permission is None or allows(current_user.role, permission))
+    ]
+
+
 def enforce_access():
     """Before every console request: sign-in, then the view's declared permission."""
     if request.routing_exception is not None or is_public(request.endpoint):

@@ -27,6 +27,13 @@ bp = Blueprint("sign_in", __name__)
 PENDING_KEY = "console_pending_sign_in"
 
 
+def start_pending(staff_id: int, next_path: str | None = None) -> None:
+    """Sign-in's half-way state (password or enrolment link done, TOTP next). Privilege changes,
+    so the session starts afresh, holding only this."""
+    session.clear()
+    session[PENDING_KEY] = {"staff_id": staff_id, "at": clock.now().timestamp(), "next": next_path}
+
+
 @bp.get("/sign-in")
 @public
 def form():
@@ -47,9 +54,7 @@ def submit():
         )
     except DomainError as refused:
         return _refused("console/sign_in.html", refused, form=form, next=_next_from_query())
-    # Privilege changes: a new session, holding only the half-way state.
-    session.clear()
-    session[PENDING_KEY] = {"staff_id": staff.id, "at": clock.now().timestamp(), "next": _next_from_query()}
+    start_pending(staff.id, _next_from_query())
     return redirect(url_for("sign_in.code" if staff.totp_enrolled else "sign_in.enrol"))
 
 

@@ -1,9 +1,16 @@
 """SQLAlchemy models, one module per aggregate. Importing this package registers every table."""
 
-from impersonator.models.audit import AuditEvent
+from impersonator.models.audit import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
 from impersonator.models.consent import AccessCode
 from impersonator.models.impersonation import END_REASONS, MODES, GhostRequest, Impersonation, Setting
-from impersonator.models.staff import ROLES, Staff, StaffSession
+from impersonator.models.outbox import (
+    OUTBOX_KINDS,
+    OUTBOX_STATUSES,
+    WEBHOOK_EVENTS,
+    OutboxMessage,
+    WebhookEndpoint,
+)
+from impersonator.models.staff import ROLES, Staff, StaffInvite, StaffSession
 from impersonator.models.tenant import ACCESS_POLICIES, Tenant, TenantDomain, User
 from impersonator.models.throttle import FailedAttempt, Lockout
 from impersonator.models.workspace import AnalyticsEvent, Notification, Project
@@ -11,21 +18,30 @@ from impersonator.models.workspace import AnalyticsEvent, Notification, Project
 __all__ = [
     "ACCESS_POLICIES",
     "END_REASONS",
+    "GENESIS_HASH",
     "MODES",
+    "OUTBOX_KINDS",
+    "OUTBOX_STATUSES",
     "ROLES",
+    "WEBHOOK_EVENTS",
     "AccessCode",
     "AnalyticsEvent",
+    "AuditCheckpoint",
     "AuditEvent",
+    "AuditHead",
     "FailedAttempt",
     "GhostRequest",
     "Impersonation",
     "Lockout",
     "Notification",
+    "OutboxMessage",
     "Project",
     "Setting",
     "Staff",
+    "StaffInvite",
     "StaffSession",
     "Tenant",
     "TenantDomain",
     "User",
+    "WebhookEndpoint",
 ]

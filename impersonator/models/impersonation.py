@@ -54,6 +54,8 @@ class Impersonation(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     end_reason: Mapped[str | None] = mapped_column(String(32))
+    # Why the security team terminated it, or who ended it, as people wrote it.
+    end_note: Mapped[str | None] = mapped_column(String(500))
     issue_ip: Mapped[str | None] = mapped_column(String(45))
     issue_user_agent: Mapped[str | None] = mapped_column(String(300))
     redeem_ip: Mapped[str | None] = mapped_column(String(45))

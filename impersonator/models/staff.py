@@ -59,3 +59,17 @@ class StaffSession(db.Model):
     user_agent: Mapped[str | None] = mapped_column(String(300))
 
     staff: Mapped[Staff] = relationship()
+
+
+class StaffInvite(db.Model):
+    """A one-time enrolment link for a new (or reset) staff member: only its SHA-256 is stored."""
+
+    __tablename__ = "staff_invite"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from impersonator.clock import now
@@ -23,6 +23,10 @@ class Tenant(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     impersonation_enabled: Mapped[bool] = mapped_column(default=True)
     access_policy: Mapped[str] = mapped_column(String(20), default="opt_in_or_code")
+    # Customers get an email whenever support enters their account, unless they turn it off.
+    notify_on_access_default: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Some tenants keep support's justification out of their users' access history.
+    hide_justification: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
 
     domains: Mapped[list[TenantDomain]] = relationship(back_populates="tenant", order_by="TenantDomain.id")
@@ -60,9 +64,18 @@ class User(UserMixin, db.Model):
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Consent (DESIGN §9): support may enter without a code until this moment; never indefinite.
     support_access_opt_in_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The access-notice email: None follows the tenant's default.
+    notify_on_access: Mapped[bool | None] = mapped_column()
 
     tenant: Mapped[Tenant] = relationship()
 
     @property
     def is_active(self) -> bool:  # Flask-Login
         return self.active
+
+    @property
+    def wants_access_notice(self) -> bool:
+        """Email me whenever support accesses my account (the tenant's default until chosen)."""
+        if self.notify_on_access is None:
+            return self.tenant.notify_on_access_default
+        return self.notify_on_access

@@ -2,6 +2,12 @@
 
 `record` adds the event and flushes, so a failing audit write raises inside the transaction that
 carries the change, and the caller's commit never happens: no audit, no change.
+
+Each event is the next link of the hash chain (I9, audit_chain.py). The first event of a transaction
+locks the chain head row (FOR UPDATE on PostgreSQL; on SQLite every transaction already holds the
+write lock), so concurrent appends queue up and the chain stays linear; the head is remembered for
+the rest of the transaction and written with every event. Events that subscribers care about go to
+the outbox in the same transaction (events.py, I10).
 """
 
 from __future__ import annotations
@@ -11,8 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
+from sqlalchemy import event as sa_event
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
 from impersonator.extensions import db
-from impersonator.models import AuditEvent, Staff, User
+from impersonator.models import AuditEvent, AuditHead, Staff, User
+from impersonator.services import audit_chain, events
+from impersonator.services.audit_chain import Link
+
+_HEAD = "impersonator.audit.head"  # (seq, hash) of the chain head this transaction holds
 
 
 @dataclass(frozen=True)
@@ -56,24 +71,62 @@ def record(
     tenant_id: int | None = None,
     ip: str | None = None,
     details: dict[str, Any] | None = None,
+    impersonation_id: int | None = None,
 ) -> AuditEvent:
-    """Append one event to the trail inside the current transaction."""
-    event = AuditEvent(
+    """Append one event to the trail (the chain's next link) inside the current transaction."""
+    details = details or {}
+    if impersonation_id is None and isinstance(details.get("impersonation_id"), int):
+        impersonation_id = details["impersonation_id"]
+    head_seq, head_hash = _lock_head()
+    link = Link(
+        seq=head_seq + 1,
         at=at,
         actor_type=actor.type,
         actor_id=actor.id,
-        actor_label=actor.label,
+        actor_label=actor.label[:254],
         action=action,
         outcome=outcome,
         target_type=target_type,
         target_id=target_id,
         tenant_id=tenant_id,
+        impersonation_id=impersonation_id,
         ip=ip,
-        details=canonical_json(details or {}),
+        details=canonical_json(details),
     )
+    digest = audit_chain.link_hash(audit_chain.chain_key(current_app.config), head_hash, link)
+    event = AuditEvent(**vars(link), prev_hash=head_hash, hash=digest)
     db.session.add(event)
     db.session.flush()
+    db.session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(seq=link.seq, hash=digest),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.info[_HEAD] = (link.seq, digest)
+    events.published(event)
     return event
+
+
+def _lock_head() -> tuple[int, str]:
+    """The chain head, locked until this transaction ends (read once per transaction)."""
+    held = db.session.info.get(_HEAD)
+    if held is not None:
+        return held
+    row = db.session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+    ).one_or_none()
+    if row is None:
+        # A database created without the migrations: start the chain here (ids from 1).
+        db.session.add(AuditHead(id=1, seq=0, hash=audit_chain.GENESIS_HASH))
+        db.session.flush()
+        return 0, audit_chain.GENESIS_HASH
+    return row.seq, row.hash
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _release_head(session: Session, transaction) -> None:
+    # Any end, savepoints included: a rolled-back savepoint takes its events and the head with it,
+    # so the next event re-reads the head (still locked by the outer transaction: no wait).
+    session.info.pop(_HEAD, None)
 
 
 def about_user(

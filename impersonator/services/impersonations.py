@@ -13,7 +13,18 @@ from sqlalchemy import select, update
 
 from impersonator.extensions import db
 from impersonator.models import MODES, Impersonation, Staff, User
-from impersonator.services import access_codes, audit, policy, secret_box, staff_auth, throttle, tokens, totp
+from impersonator.services import (
+    access_codes,
+    alerts,
+    audit,
+    notifications,
+    policy,
+    secret_box,
+    staff_auth,
+    throttle,
+    tokens,
+    totp,
+)
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError, InvalidInput, Locked
 from impersonator.services.links import tenant_origin
@@ -190,31 +201,58 @@ def _record_denial(
                 outcome="denied",
                 details={"until": lock.isoformat()},
             )
+            alerts.raise_alert(
+                "access_code_locked",
+                actor=Actor.staff(staff),
+                at=now,
+                ip=ip,
+                tenant_id=user.tenant_id,
+                details={"user_id": user.id, "until": lock.isoformat()},
+            )
+            notifications.code_lockout_notice(user, until=lock, now=now)
     db.session.commit()
 
 
-def end(impersonation_id: int, *, reason: str, actor: Actor, ip: str | None, now: datetime) -> bool:
+def end(
+    impersonation_id: int,
+    *,
+    reason: str,
+    actor: Actor,
+    ip: str | None,
+    now: datetime,
+    note: str | None = None,
+) -> bool:
     """End an impersonation (at most once, audited once); returns whether this call ended it."""
     imp = db.session.get(Impersonation, impersonation_id)
     if imp is None:
         return False
-    ended = end_in_transaction(imp, reason, actor, ip=ip, now=now)
+    ended = end_in_transaction(imp, reason, actor, ip=ip, now=now, note=note)
     db.session.commit()
     return ended
 
 
 def end_in_transaction(
-    imp: Impersonation, reason: str, actor: Actor, *, ip: str | None, now: datetime
+    imp: Impersonation,
+    reason: str,
+    actor: Actor,
+    *,
+    ip: str | None,
+    now: datetime,
+    note: str | None = None,
 ) -> bool:
-    """End it in the caller's transaction, at most once; the end is audited once."""
+    """End it in the caller's transaction, at most once; the end is audited once. `note` keeps
+    what a person wrote about why (a security officer's reason to terminate)."""
     result = db.session.execute(
         update(Impersonation)
         .where(Impersonation.id == imp.id, Impersonation.ended_at.is_(None))
-        .values(ended_at=now, end_reason=reason)
+        .values(ended_at=now, end_reason=reason, end_note=note)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         return False
+    details = {"impersonation_id": imp.id, "reason": reason}
+    if note:
+        details["note"] = note
     audit.about_user(
         "impersonation.ended",
         user_id=imp.user_id,
@@ -222,9 +260,37 @@ def end_in_transaction(
         actor=actor,
         at=now,
         ip=ip,
-        details={"impersonation_id": imp.id, "reason": reason},
+        details=details,
     )
     return True
+
+
+def open_ones(
+    now: datetime,
+    *,
+    staff_id: int | None = None,
+    tenant_id: int | None = None,
+    include_unredeemed: bool = False,
+) -> list[Impersonation]:
+    """Live ghost sessions (redeemed, not ended, not expired), optionally of one staff member or
+    one tenant; with `include_unredeemed`, also tokens that could still be redeemed. (A token left
+    alone is refused at redemption anyway: redemption re-checks the switches and the staff member.)"""
+    live = Impersonation.redeemed_at.is_not(None) & (Impersonation.expires_at > now)
+    if include_unredeemed:
+        live = live | (Impersonation.redeemed_at.is_(None) & (Impersonation.token_expires_at > now))
+    query = select(Impersonation).where(Impersonation.ended_at.is_(None), live)
+    if staff_id is not None:
+        query = query.where(Impersonation.staff_id == staff_id)
+    if tenant_id is not None:
+        query = query.where(Impersonation.tenant_id == tenant_id)
+    return list(db.session.scalars(query.order_by(Impersonation.id)))
+
+
+def end_all_in_transaction(
+    imps: list[Impersonation], reason: str, actor: Actor, *, ip: str | None, now: datetime
+) -> int:
+    """End each of `imps` (kill switch, staff disabled, tenant switched off); each end audited."""
+    return sum(end_in_transaction(imp, reason, actor, ip=ip, now=now) for imp in imps)
 
 
 def for_staff(staff_id: int, *, limit: int = 50) -> list[Impersonation]:
@@ -248,21 +314,6 @@ def for_user(user_id: int, *, limit: int = 10) -> list[Impersonation]:
             .order_by(Impersonation.issued_at.desc(), Impersonation.id.desc())
             .limit(limit)
         )
-    )
-
-
-def active_for_user(user_id: int, now: datetime) -> Impersonation | None:
-    """The ghost session currently open on this user's account, if any."""
-    return db.session.scalar(
-        select(Impersonation)
-        .where(
-            Impersonation.user_id == user_id,
-            Impersonation.redeemed_at.is_not(None),
-            Impersonation.ended_at.is_(None),
-            Impersonation.expires_at > now,
-        )
-        .order_by(Impersonation.id.desc())
-        .limit(1)
     )
 
 

@@ -83,9 +83,12 @@ def check_staff(staff: Staff, mode: str) -> None:
         raise deny("mode_not_allowed")
 
 
-def check_target(user: User, now: datetime) -> None:
-    """The user may be impersonated at all right now (switch, tenant, account)."""
-    if not settings.impersonation_enabled():
+def check_target(user: User, now: datetime, *, switch_on: bool | None = None) -> None:
+    """The user may be impersonated at all right now (switch, tenant, account). `switch_on` may be
+    passed in when the caller read the global switch in its own query."""
+    if switch_on is None:
+        switch_on = settings.impersonation_enabled()
+    if not switch_on:
         raise deny("switched_off")
     tenant = user.tenant
     if not tenant.impersonation_enabled or tenant.access_policy == "off":

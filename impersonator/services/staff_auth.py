@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import Staff
-from impersonator.services import audit, secret_box, staff_sessions, throttle, totp
+from impersonator.services import alerts, audit, secret_box, staff_sessions, throttle, totp
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError, Locked
 from impersonator.services.passwords import verify_password
@@ -189,6 +189,13 @@ def count_toward_lock(email: str, staff: Staff | None, *, ip: str | None, now: d
             outcome="denied",
             target_type="staff",
             target_id=staff.id if staff else None,
+            details={"email": email, "until": account_lock.isoformat()},
+        )
+        alerts.raise_alert(
+            "staff_locked",
+            actor=actor,
+            at=now,
+            ip=ip,
             details={"email": email, "until": account_lock.isoformat()},
         )
     address_lock = throttle.record_failure(throttle.ip_key(ip), throttle.address_limit(), now)

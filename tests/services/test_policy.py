@@ -9,7 +9,7 @@ import pytest
 
 from impersonator.extensions import db
 from impersonator.models import ROLES, Staff, Tenant, User
-from impersonator.services import policy, settings
+from impersonator.services import policy, switches
 from impersonator.services.audit import Actor
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -154,7 +154,7 @@ def test_i5_a_user_may_be_impersonated_while_everything_is_on(app, alice):
 
 def test_i5_nobody_may_be_impersonated_while_the_global_switch_is_off(app, alice):
     with app.app_context():
-        settings.set_impersonation_enabled(False, actor=Actor.system("test"), ip=None, now=NOW)
+        switches.set_impersonation_enabled(False, actor=Actor.system("test"), ip=None, now=NOW)
 
         assert refusal(policy.check_target, alice(), NOW) == "switched_off"
         assert policy.access_state(alice(), NOW).code == "switched_off"
@@ -181,6 +181,6 @@ def test_i5_the_switch_is_the_first_thing_checked(app, alice):
     """Switched off, the answer is the switch, whatever else is also wrong."""
     with app.app_context():
         alice().active = False
-        settings.set_impersonation_enabled(False, actor=Actor.system("test"), ip=None, now=NOW)
+        switches.set_impersonation_enabled(False, actor=Actor.system("test"), ip=None, now=NOW)
 
         assert refusal(policy.check_target, alice(), NOW) == "switched_off"

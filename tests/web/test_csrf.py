@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy import func, select
@@ -27,20 +26,10 @@ from tests.support.impersonation import (
     user_id,
 )
 from tests.support.web import ACME, CONSOLE, csrf_token, sign_in, sign_in_customer
+from tests.web.cases import Case, admin, audit, customer_settings
 from tests.web.conftest import Bed, password_step
 
 REFUSAL = "This form has expired or was not sent from this site"
-
-
-@dataclass
-class Case:
-    """A POST ready to send: where, what, and the page whose form carries this session's token."""
-
-    base_url: str
-    path: str
-    token_page: str
-    data: dict = field(default_factory=dict)
-    accepted_status: int = 302
 
 
 def console_sign_in(bed: Bed) -> Case:
@@ -173,6 +162,9 @@ CASES: dict[tuple[str, str], Callable[[Bed], Case]] = {
             "password-confirm_password": "a brand new long password",
         },
     ),
+    **customer_settings.CSRF_CASES,
+    **audit.CSRF_CASES,
+    **admin.CSRF_CASES,
 }
 
 

@@ -1,0 +1,108 @@
+"""I9 under contention: many processes append to the audit chain at the same moment, and the chain
+stays one line: sequence numbers 1..N with no gap and no repeat, every link intact.
+
+Each writer is a process of its own (multiprocessing "spawn") with its own app and connection pool,
+as gunicorn workers would be; they wait at a barrier and then append as fast as they can, each event
+in a transaction of its own, as requests write them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from impersonator import create_app
+from impersonator.extensions import db
+from impersonator.models import AuditEvent, AuditHead
+from impersonator.services import audit, audit_chain
+from impersonator.services.audit import Actor
+from tests.conftest import config_for, migrate_to_head
+
+WRITERS = 8
+EVENTS_EACH = 40
+WAIT = 120  # seconds a writer waits for the others (a broken barrier fails the test, never passes it)
+
+
+def append_in_child(url: str, writer: int, start, results) -> None:
+    """A spawned writer: build the app and a connection, wait for the others, then append."""
+    try:
+        app = create_app(config_for(url))
+        with app.app_context():
+            db.session.execute(select(1))  # a connection, ready
+            db.session.rollback()
+            start.wait(timeout=WAIT)
+            for n in range(EVENTS_EACH):
+                audit.record(
+                    "test.race",
+                    actor=Actor.system(f"writer-{writer}"),
+                    at=datetime.now(UTC),
+                    details={"writer": writer, "n": n},
+                )
+                db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+        results.put((writer, "done"))
+    except Exception as problem:  # reported to the parent, which fails the test
+        start.abort()
+        results.put((writer, f"error: {problem!r}"))
+
+
+def race(url: str) -> list[tuple[int, str]]:
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(WRITERS), context.Queue()
+    children = [
+        context.Process(target=append_in_child, args=(url, writer, start, results))
+        for writer in range(WRITERS)
+    ]
+    for child in children:
+        child.start()
+    try:
+        return sorted(results.get(timeout=WAIT) for _ in children)
+    finally:
+        for child in children:
+            child.join(timeout=10)
+            if child.is_alive():
+                child.terminate()
+                child.join()
+
+
+def assert_one_line(url: str) -> None:
+    answers = race(url)
+
+    assert answers == [(writer, "done") for writer in range(WRITERS)]
+    app = create_app(config_for(url))
+    with app.app_context():
+        try:
+            seqs = list(db.session.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)))
+            assert seqs == list(range(1, WRITERS * EVENTS_EACH + 1))
+            per_writer = dict(
+                db.session.execute(
+                    select(AuditEvent.actor_label, func.count()).group_by(AuditEvent.actor_label)
+                ).all()
+            )
+            assert per_writer == {f"writer-{w}": EVENTS_EACH for w in range(WRITERS)}
+            assert db.session.get(AuditHead, 1).seq == WRITERS * EVENTS_EACH
+            verdict = audit_chain.verify(audit_chain.chain_key(app.config))
+            assert verdict.ok, verdict.summary()
+            assert verdict.verified_seq == WRITERS * EVENTS_EACH
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_i9_chain_stays_linear_with_eight_processes_appending_at_once(postgres_server):
+    url = postgres_server.create_database("impersonator_audit_race")
+    migrate_to_head(url)
+
+    assert_one_line(url)
+
+
+def test_i9_chain_stays_linear_with_eight_processes_appending_at_once_on_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'audit-race.sqlite3'}"
+    migrate_to_head(url)
+
+    assert_one_line(url)
