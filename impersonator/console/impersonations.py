@@ -15,6 +15,18 @@ from impersonator.web import client_ip
 
 bp = Blueprint("impersonations", __name__, url_prefix="/impersonations")
 
+# How an impersonation ended, in the words of the staff member who made it.
+END_LABELS = {
+    "staff_ended": "ended by you",
+    "user_revoked": "ended by the customer",
+    "security_terminated": "terminated by the security team",
+    "expired": "time limit reached",
+    "switched_off": "impersonation switched off",
+    "staff_disabled": "your access was withdrawn",
+    "policy_changed": "the customer's access rules changed",
+    "wrong_tenant": "link used on the wrong site",
+}
+
 
 @bp.get("/mine")
 @requires(Permission.IMPERSONATE_READ_ONLY)
@@ -24,6 +36,7 @@ def mine():
         rows=impersonations.for_staff(current_user.id),
         now=clock.now(),
         form=ConfirmForm(),
+        end_labels=END_LABELS,
     )
 
 

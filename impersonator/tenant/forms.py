@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import BooleanField, PasswordField, RadioField, StringField
 
 from impersonator.forms import EmailAddress, Password, Readable
 
@@ -32,3 +32,14 @@ class PasswordForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[Password()])
     new_password = PasswordField("New password", validators=[Password()])
     confirm_password = PasswordField("Repeat the new password", validators=[Password()])
+
+
+class OptInForm(FlaskForm):
+    """Allow support access for a period. The consent service checks the choice (validate_choice
+    is off so that a forged value gets the service's sentence, not WTForms' "Not a valid choice")."""
+
+    period = RadioField("Allow support to access my account for", validate_choice=False)
+
+
+class AccessNoticeForm(FlaskForm):
+    notify_on_access = BooleanField("Email me whenever support accesses my account")

@@ -1,0 +1,166 @@
+"""The customer's Settings → Support access, and the access history with *Revoke now* (issue 4).
+
+All of it belongs to the account's owner alone: `@not_for_impersonators` refuses every view and
+action to the ghost, whatever the mode (DESIGN I7); the consent service refuses the changes too.
+A new support access code is shown once, in the answer to the POST that made it (no-store), and
+never in a flash, a cookie, an address or a log.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from impersonator import clock
+from impersonator.models import User
+from impersonator.services import access_history, consent
+from impersonator.services.errors import DomainError
+from impersonator.tenant.forms import AccessNoticeForm, OptInForm
+from impersonator.tenant.ghost import current_impersonation, not_for_impersonators
+from impersonator.web import client_ip, error_page, refusal_headers
+
+bp = Blueprint("support_access", __name__, url_prefix="/settings/support-access")
+
+
+def _customer() -> User:
+    return current_user._get_current_object()
+
+
+def _ghost() -> bool:
+    return current_impersonation() is not None
+
+
+@bp.get("")
+@not_for_impersonators
+def show():
+    return _page()
+
+
+@bp.post("/opt-in")
+@not_for_impersonators
+def opt_in():
+    form = OptInForm()
+    form.period.choices = list(consent.periods().items())
+    if not form.validate_on_submit():
+        return _page(opt_in_form=form, status=400)
+    try:
+        until = consent.opt_in(_customer(), form.period.data, ghost=_ghost(), ip=client_ip(), now=clock.now())
+    except DomainError as refused:
+        return _refused(refused, opt_in_form=form)
+    flash(f"Support may access your account without a code until {until:%Y-%m-%d %H:%M UTC}.", "info")
+    return redirect(url_for("support_access.show"), code=303)
+
+
+@bp.post("/opt-out")
+@not_for_impersonators
+def opt_out():
+    try:
+        was_on = consent.opt_out(_customer(), ghost=_ghost(), ip=client_ip(), now=clock.now())
+    except DomainError as refused:
+        return _refused(refused)
+    if was_on:
+        flash("Support access without a code is turned off, starting now.", "info")
+    else:
+        flash("Support access without a code was already off.", "info")
+    return redirect(url_for("support_access.show"), code=303)
+
+
+@bp.post("/code")
+@not_for_impersonators
+def generate_code():
+    try:
+        generated = consent.generate_code(_customer(), ghost=_ghost(), ip=client_ip(), now=clock.now())
+    except consent.CodeEntryLocked as locked:
+        # The page says so where the code would be; a flash on top would say it twice.
+        return _page(status=locked.status, headers=refusal_headers(locked))
+    except DomainError as refused:
+        return _refused(refused)
+    # Shown once, in this answer only; `no-store` keeps it out of every cache and the back button.
+    return _page(generated=generated, headers={"Cache-Control": "no-store"})
+
+
+@bp.post("/code/revoke")
+@not_for_impersonators
+def revoke_code():
+    try:
+        revoked = consent.revoke_codes(_customer(), ghost=_ghost(), ip=client_ip(), now=clock.now())
+    except DomainError as refused:
+        return _refused(refused)
+    if revoked:
+        flash("Your support access code is revoked: it no longer works.", "info")
+    else:
+        flash("You had no active code.", "info")
+    return redirect(url_for("support_access.show"), code=303)
+
+
+@bp.post("/notifications")
+@not_for_impersonators
+def notifications():
+    form = AccessNoticeForm()
+    if not form.validate_on_submit():
+        return _page(notice_form=form, status=400)
+    wanted = bool(form.notify_on_access.data)
+    try:
+        consent.set_access_notice(_customer(), wanted, ghost=_ghost(), ip=client_ip(), now=clock.now())
+    except DomainError as refused:
+        return _refused(refused)
+    if wanted:
+        flash("You will get an email whenever support accesses your account.", "info")
+    else:
+        flash("You will no longer get an email when support accesses your account.", "info")
+    return redirect(url_for("support_access.show"), code=303)
+
+
+@bp.get("/history")
+@not_for_impersonators
+def history():
+    now = clock.now()
+    return render_template(
+        "tenant/access_history.html", entries=access_history.for_user(_customer(), now), now=now
+    )
+
+
+@bp.post("/history/<int:impersonation_id>/revoke")
+@not_for_impersonators
+def revoke(impersonation_id: int):
+    try:
+        ended = access_history.revoke(_customer(), impersonation_id, ip=client_ip(), now=clock.now())
+    except access_history.SessionNotFound as missing:
+        return error_page(404, missing.message)
+    if ended:
+        flash("Support's session in your account is ended: their next click is refused.", "info")
+    else:
+        flash("This support session had already ended.", "info")
+    return redirect(url_for("support_access.history"), code=303)
+
+
+def _page(
+    *,
+    generated: consent.GeneratedCode | None = None,
+    opt_in_form: OptInForm | None = None,
+    notice_form: AccessNoticeForm | None = None,
+    status: int = 200,
+    headers: dict | None = None,
+):
+    user, now = _customer(), clock.now()
+    summary = consent.summary(user, now)
+    periods = consent.periods()
+    if opt_in_form is None:
+        opt_in_form = OptInForm(formdata=None, period=next(iter(periods)))
+    opt_in_form.period.choices = list(periods.items())
+    if notice_form is None:
+        notice_form = AccessNoticeForm(formdata=None, notify_on_access=summary.access_notice)
+    page = render_template(
+        "tenant/support_access.html",
+        summary=summary,
+        generated=generated,
+        opt_in_form=opt_in_form,
+        notice_form=notice_form,
+        now=now,
+    )
+    return page, status, headers or {}
+
+
+def _refused(refused: DomainError, **forms):
+    flash(refused.message, "error")
+    return _page(status=refused.status, headers=refusal_headers(refused), **forms)
