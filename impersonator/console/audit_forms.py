@@ -1,0 +1,15 @@
+"""Forms of the security team's pages."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import StringField
+
+from impersonator.forms import Readable
+from impersonator.services.live_sessions import NOTE_MAX_CHARS
+
+
+class TerminateForm(FlaskForm):
+    """*Terminate* on a live session: why, in a sentence the audit trail keeps."""
+
+    reason = StringField("Reason", validators=[Readable("Reason", NOTE_MAX_CHARS)])
