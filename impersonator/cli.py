@@ -1,4 +1,5 @@
-"""`flask …` commands: staff management and the demo seed."""
+"""`flask …` commands: staff management, the demo seed and the global switch (the audit chain and
+the outbox worker are in cli_oversight.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from impersonator import clock
+from impersonator import cli_oversight, clock
 from impersonator.models import ROLES
-from impersonator.services import demo, settings, staff_admin, totp
+from impersonator.services import demo, settings, staff_admin, staff_invites, switches, totp
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
 
@@ -19,6 +20,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(staff)
     app.cli.add_command(seed_demo)
     app.cli.add_command(impersonation)
+    app.cli.add_command(cli_oversight.audit)
+    app.cli.add_command(cli_oversight.outbox_group)
 
 
 def _fail(problem: DomainError) -> None:
@@ -35,17 +38,35 @@ def staff() -> None:
 @click.option("--name", required=True)
 @click.option("--role", required=True, type=click.Choice(ROLES))
 def staff_create(email: str, name: str, role: str) -> None:
-    """Create a staff member and print a one-time initial password."""
+    """Create a staff member; print a one-time enrolment link and an initial password."""
+    now = clock.now()
     try:
         member, password = staff_admin.create_staff(
-            email=email, name=name, role=role, actor=CLI_ACTOR, now=clock.now()
+            email=email, name=name, role=role, actor=CLI_ACTOR, now=now
         )
+        issued = staff_invites.issue(member, actor=CLI_ACTOR, ip=None, now=now)
     except DomainError as problem:
         _fail(problem)
-    host = current_app.config["CONSOLE_HOST"]
+    expires = issued.expires_at.strftime("%Y-%m-%d %H:%M UTC")
     click.echo(f"Created {member.name} <{member.email}> as {member.role}.")
+    click.echo(f"Enrolment link (shown once, works once, until {expires}): {issued.url}")
+    click.echo("With it they choose their own password, then set up an authenticator app.")
     click.echo(f"Initial password (shown once, hand it over privately): {password}")
-    click.echo(f"They sign in at the console ({host}) and enrol an authenticator app.")
+    click.echo("Or they sign in at the console with this password and set up an authenticator app.")
+    click.echo("Hand over one of the two, privately.")
+
+
+@staff.command("invite")
+@click.option("--email", required=True)
+def staff_invite(email: str) -> None:
+    """Print a new one-time enrolment link for a staff member (older links stop working)."""
+    try:
+        member = staff_admin.find_staff(email)
+        issued = staff_invites.issue(member, actor=CLI_ACTOR, ip=None, now=clock.now())
+    except DomainError as problem:
+        _fail(problem)
+    expires = issued.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    click.echo(f"Enrolment link for {member.email} (shown once, works once, until {expires}): {issued.url}")
 
 
 @staff.command("disable")
@@ -133,14 +154,14 @@ def impersonation_status() -> None:
 @impersonation.command("enable")
 def impersonation_enable() -> None:
     """Switch impersonation on for everyone (audited)."""
-    changed = settings.set_impersonation_enabled(True, actor=CLI_ACTOR, ip=None, now=clock.now())
+    changed = switches.set_impersonation_enabled(True, actor=CLI_ACTOR, ip=None, now=clock.now())
     click.echo("Impersonation is on." if changed else "Impersonation was already on.")
 
 
 @impersonation.command("disable")
 def impersonation_disable() -> None:
     """Switch impersonation off: new requests and redemptions are refused, live sessions end."""
-    changed = settings.set_impersonation_enabled(False, actor=CLI_ACTOR, ip=None, now=clock.now())
+    changed = switches.set_impersonation_enabled(False, actor=CLI_ACTOR, ip=None, now=clock.now())
     click.echo(
         "Impersonation is off; live sessions end on their next request."
         if changed

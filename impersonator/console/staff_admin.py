@@ -1,4 +1,5 @@
-"""Admin: the staff list, disabling an account, resetting its authenticator."""
+"""Admin: the staff list, creating a member with an enrolment link, re-issuing the link, changing a
+role, disabling an account, resetting its authenticator."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from flask_login import current_user
 
 from impersonator import clock
 from impersonator.console.access import requires
-from impersonator.console.forms import ConfirmForm
+from impersonator.console.admin_forms import RoleForm, StaffCreateForm
 from impersonator.models import Staff
-from impersonator.services import staff_admin
+from impersonator.services import staff_admin, staff_invites
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
 from impersonator.services.roles import ROLE_LABELS, Permission
@@ -17,13 +18,78 @@ from impersonator.web import client_ip
 
 bp = Blueprint("staff_admin", __name__, url_prefix="/admin/staff")
 
+# The page that shows an enrolment link: nothing may keep a copy of it.
+LINK_HEADERS = {"Cache-Control": "no-store"}
+
 
 @bp.get("/")
 @requires(Permission.ADMIN)
 def index():
-    return render_template(
-        "console/staff_list.html", staff=staff_admin.list_staff(), role_labels=ROLE_LABELS, form=ConfirmForm()
+    return _page(StaffCreateForm(formdata=None))
+
+
+@bp.post("/")
+@requires(Permission.ADMIN)
+def create():
+    form = StaffCreateForm()
+    if not form.validate_on_submit():
+        return _page(form, status=400)
+    try:
+        member, issued = staff_admin.create_invited_staff(
+            email=form.email.data,
+            name=form.name.data,
+            role=form.role.data,
+            actor=Actor.staff(current_user),
+            ip=client_ip(),
+            now=clock.now(),
+        )
+    except DomainError as refused:
+        flash(refused.message, "error")
+        return _page(form, status=refused.status)
+    return (
+        render_template("console/staff_invite.html", member=member, issued=issued, new=True),
+        200,
+        LINK_HEADERS,
     )
+
+
+@bp.post("/<int:staff_id>/invite")
+@requires(Permission.ADMIN)
+def invite(staff_id: int):
+    member = _member(staff_id)
+    try:
+        issued = staff_invites.issue(member, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now())
+    except DomainError as refused:
+        flash(refused.message, "error")
+        return redirect(url_for("staff_admin.index"), code=303)
+    return (
+        render_template("console/staff_invite.html", member=member, issued=issued, new=False),
+        200,
+        LINK_HEADERS,
+    )
+
+
+@bp.post("/<int:staff_id>/role")
+@requires(Permission.ADMIN)
+def change_role(staff_id: int):
+    member = _member(staff_id)
+    form = RoleForm(prefix=f"staff-{member.id}")
+    if not form.validate_on_submit():
+        flash("Choose one of the roles offered.", "error")
+        return _page(StaffCreateForm(formdata=None), status=400)
+    old = member.role
+    try:
+        changed = staff_admin.change_role(
+            member, form.role.data, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now()
+        )
+    except DomainError as refused:
+        flash(refused.message, "error")
+        return redirect(url_for("staff_admin.index"), code=303)
+    if changed:
+        flash(f"{member.name} is now {ROLE_LABELS[member.role]} (was {ROLE_LABELS[old]}).", "info")
+    else:
+        flash(f"{member.name} already has that role.", "info")
+    return redirect(url_for("staff_admin.index"), code=303)
 
 
 @bp.post("/<int:staff_id>/disable")
@@ -35,7 +101,7 @@ def disable(staff_id: int):
     except DomainError as refused:
         flash(refused.message, "error")
     else:
-        flash(f"{member.name} is disabled and signed out everywhere.", "info")
+        flash(f"{member.name} is disabled, signed out everywhere, and their impersonations ended.", "info")
     return redirect(url_for("staff_admin.index"), code=303)
 
 
@@ -46,6 +112,23 @@ def reset_totp(staff_id: int):
     staff_admin.reset_totp(member, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now())
     flash(f"{member.name} will enrol a new authenticator at the next sign-in.", "info")
     return redirect(url_for("staff_admin.index"), code=303)
+
+
+def _page(form: StaffCreateForm, *, status: int = 200):
+    staff = staff_admin.list_staff()
+    role_forms = {
+        member.id: RoleForm(formdata=None, prefix=f"staff-{member.id}", role=member.role) for member in staff
+    }
+    page = render_template(
+        "console/staff_list.html",
+        staff=staff,
+        role_labels=ROLE_LABELS,
+        form=form,
+        role_forms=role_forms,
+        invites=staff_invites.latest_by_staff(),
+        now=clock.now(),
+    )
+    return page, status
 
 
 def _member(staff_id: int) -> Staff:

@@ -17,6 +17,7 @@ from impersonator.models import ROLES, User
 from impersonator.services.roles import Permission
 from tests.support.records import audit_actions, staff_row, staff_sessions
 from tests.support.web import CONSOLE, csrf_token, sign_in
+from tests.web.cases import admin, audit
 
 # The console pages anyone may open: the way in and the way out. Adding one is a decision.
 PUBLIC_ENDPOINTS = {
@@ -26,6 +27,9 @@ PUBLIC_ENDPOINTS = {
     "sign_in.code",
     "sign_in.enrol",
     "sign_in.sign_out",
+    # A new staff member's one-time enrolment link: the link is the credential.
+    "staff_invites.form",
+    "staff_invites.submit",
 }
 PUBLIC_TENANT_ENDPOINTS = {
     "static",
@@ -127,6 +131,8 @@ PAGE_ACCESS = {
     "/search": EVERY_ROLE,
     "/users/<int:user_id>": EVERY_ROLE,
     "/impersonations/mine": {"support", "impersonator"},
+    **audit.PAGE_ACCESS,
+    **admin.PAGE_ACCESS,
 }
 # The permission each console POST names (the sign-in steps are public, above).
 POST_PERMISSIONS = {
@@ -134,7 +140,23 @@ POST_PERMISSIONS = {
     "staff_admin.reset_totp": Permission.ADMIN,
     "users.impersonate": Permission.IMPERSONATE_READ_ONLY,
     "impersonations.end": Permission.IMPERSONATE_READ_ONLY,
+    **audit.POST_PERMISSIONS,
+    **admin.POST_PERMISSIONS,
 }
+
+
+def alice_id(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(User.id).where(User.email == "alice@acme.example"))
+
+
+# A real id for each `<int:name>` of a rule, so that a role that may open the page sees 200.
+PATH_EXAMPLES = {"user_id": alice_id, **audit.PATH_EXAMPLES, **admin.PATH_EXAMPLES}
+_VARIABLE = re.compile(r"<int:(\w+)>")
+
+
+def example_path(app, rule_path: str) -> str:
+    return _VARIABLE.sub(lambda match: str(PATH_EXAMPLES[match.group(1)](app)), rule_path)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -143,10 +165,8 @@ def test_roles_each_page_opens_only_for_the_roles_of_design_section_7(
     app, client, make_staff, clock, tenants, role, path
 ):
     sign_in(client, make_staff(role), clock)
-    with app.app_context():
-        alice = db.session.scalar(select(User.id).where(User.email == "alice@acme.example"))
 
-    response = client.get(path.replace("<int:user_id>", str(alice)), base_url=CONSOLE)
+    response = client.get(example_path(app, path), base_url=CONSOLE)
 
     assert response.status_code == (200 if role in PAGE_ACCESS[path] else 403)
     if response.status_code == 403:

@@ -1,0 +1,72 @@
+"""Forms of the admin pages (switches, staff, webhooks) and of the public enrolment page. Every
+value is checked again by the service; these fields carry what was typed and say what is wrong."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, SelectMultipleField, StringField
+from wtforms.validators import ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from impersonator.forms import EmailAddress, Password, Readable
+from impersonator.models import ACCESS_POLICIES, ROLES, WEBHOOK_EVENTS
+from impersonator.services.roles import ROLE_LABELS
+from impersonator.services.switches import POLICY_LABELS
+
+ROLE_CHOICES = [SelectChoice(role, ROLE_LABELS[role]) for role in ROLES]
+
+
+class GlobalSwitchForm(FlaskForm):
+    """Turn impersonation on or off for everyone; off needs the confirmation box ticked."""
+
+    enabled = SelectField("Impersonation", choices=[SelectChoice("on", "On"), SelectChoice("off", "Off")])
+    confirm = BooleanField("I understand: every live impersonation ends now")
+
+    def validate_confirm(self, field: BooleanField) -> None:
+        if self.enabled.data == "off" and not field.data:
+            raise ValidationError("Tick the box to confirm: switching off ends every live impersonation.")
+
+
+class TenantSettingsForm(FlaskForm):
+    """One tenant's switches. An unticked box is sent as nothing, so it reads as off."""
+
+    impersonation_enabled = BooleanField("Impersonation allowed")
+    access_policy = SelectField(
+        "Access policy", choices=[SelectChoice(policy, POLICY_LABELS[policy]) for policy in ACCESS_POLICIES]
+    )
+    notify_on_access_default = BooleanField("Email customers when support enters (default)")
+    hide_justification = BooleanField("Hide support's justification from customers")
+
+
+class StaffCreateForm(FlaskForm):
+    email = StringField("Email", validators=[EmailAddress()])
+    name = StringField("Name", validators=[Readable("Name", 200)])
+    role = SelectField("Role", choices=ROLE_CHOICES, default="support")
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=ROLE_CHOICES)
+
+
+class EnrolPasswordForm(FlaskForm):
+    """The invitee's new password, typed twice (the service checks length and that both match)."""
+
+    password = PasswordField("New password", validators=[Password()])
+    confirmation = PasswordField("Repeat the new password", validators=[Password()])
+
+
+class WebhookForm(FlaskForm):
+    url = StringField("Endpoint URL", validators=[Readable("Endpoint URL", 2000)])
+    description = StringField(
+        "Description (optional)", validators=[Readable("Description", 200, required=False)]
+    )
+    events = SelectMultipleField(
+        "Events",
+        choices=[SelectChoice(event, event) for event in WEBHOOK_EVENTS],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+
+    def validate_events(self, field: SelectMultipleField) -> None:
+        if not field.data:
+            raise ValidationError("Choose at least one event.")

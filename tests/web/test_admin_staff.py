@@ -1,0 +1,587 @@
+"""Staff management (issue 5 §5; DESIGN I1, I4, I6, I12): creating a member with a one-time enrolment
+link that leads through password and authenticator enrolment into the console; re-issuing it; changing
+a role; disabling a member, which ends their console and ghost sessions on the very next request."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import threading
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from impersonator.extensions import db
+from impersonator.models import AuditEvent, Staff, StaffInvite
+from impersonator.services import secret_box, staff_invites, totp
+from tests.support.impersonation import BANNER, ENDED_TITLE, launch_and_redeem, the_impersonation
+from tests.support.records import audit_actions, audit_events, staff_row, staff_sessions
+from tests.support.web import ACME, CONSOLE, csrf_token, sign_in, sign_in_password, submit_code
+
+PASSWORD = "correct horse battery staple"
+_LINK = re.compile(r'id="enrolment-link"[^>]*>([^<]+)</code>')
+_FLASH = re.compile(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', re.S)
+
+
+@pytest.fixture
+def admin_account(make_staff):
+    return make_staff("admin")
+
+
+@pytest.fixture
+def admin(app, admin_account, clock):
+    """An administrator's browser, signed in on the console."""
+    browser = app.test_client()
+    sign_in(browser, admin_account, clock)
+    return browser
+
+
+def flashes(response) -> list[str]:
+    return [html.unescape(m.strip()) for m in _FLASH.findall(response.text)]
+
+
+def admin_post(admin, path: str, data: dict | None = None, **kwargs):
+    token = csrf_token(admin.get("/admin/staff/", base_url=CONSOLE).text)
+    return admin.post(path, base_url=CONSOLE, data={"csrf_token": token, **(data or {})}, **kwargs)
+
+
+def create_member(admin, email="newcomer@staff.example", name="Nina Newcomer", role="support"):
+    return admin_post(admin, "/admin/staff/", {"email": email, "name": name, "role": role})
+
+
+def link_on(response) -> str:
+    match = _LINK.search(response.text)
+    assert match, "no enrolment link on the page"
+    return html.unescape(match.group(1))
+
+
+def member_id(app, email: str) -> int:
+    with app.app_context():
+        return db.session.scalar(select(Staff.id).where(Staff.email == email))
+
+
+def enrol_password(browser, link: str, password: str = PASSWORD, confirmation: str | None = None):
+    path = urlsplit(link).path
+    page = browser.get(path, base_url=CONSOLE)
+    assert page.status_code == 200, page.text
+    data = {"csrf_token": csrf_token(page.text), "password": password}
+    data["confirmation"] = password if confirmation is None else confirmation
+    return browser.post(path, base_url=CONSOLE, data=data)
+
+
+def totp_secret(app, staff_id: int) -> str:
+    with app.app_context():
+        return secret_box.decrypt(db.session.get(Staff, staff_id).totp_secret_encrypted)
+
+
+def every_audit_text(app) -> str:
+    with app.app_context():
+        return " ".join(e.details for e in db.session.scalars(select(AuditEvent)))
+
+
+# --- create with an enrolment link, end to end ---------------------------------------------------
+
+
+def test_a_new_member_enrols_with_the_link_sets_up_totp_and_signs_in(app, admin, clock):
+    created = create_member(admin, role="impersonator")
+
+    assert created.status_code == 200
+    assert created.headers["Cache-Control"] == "no-store"
+    link = link_on(created)
+    assert link.startswith("http://console.localhost/enrol/")
+    newcomer = member_id(app, "newcomer@staff.example")
+    assert staff_row(app, newcomer).role == "impersonator"
+    # The link is shown once: not on the staff list, not in the trail, not in the database.
+    token = urlsplit(link).path.rsplit("/", 1)[1]
+    assert token not in admin.get("/admin/staff/", base_url=CONSOLE).text
+    assert token not in every_audit_text(app)
+    with app.app_context():
+        [invite] = db.session.scalars(select(StaffInvite)).all()
+        assert invite.token_hash == hashlib.sha256(token.encode()).hexdigest()
+        assert invite.expires_at == clock.now() + timedelta(hours=app.config["STAFF_INVITE_HOURS"])
+    assert [e["details"]["role"] for e in audit_events(app, "staff.created")][-1] == "impersonator"
+    assert audit_events(app, "staff.invite_issued")[0]["target_id"] == newcomer
+
+    invitee = app.test_client()
+    page = invitee.get(urlsplit(link).path, base_url=CONSOLE)
+    assert page.status_code == 200
+    assert "Welcome, Nina Newcomer" in page.text and "newcomer@staff.example" in page.text
+    response = enrol_password(invitee, link)
+    assert response.status_code == 303
+    assert urlsplit(response.headers["Location"]).path == "/sign-in/enrol"
+
+    enrol_page = invitee.get("/sign-in/enrol", base_url=CONSOLE)
+    assert enrol_page.status_code == 200
+    assert "Your password is set. Now set up your authenticator app." in enrol_page.text
+    secret = totp_secret(app, newcomer)
+    clock.next_totp_step()
+    signed_in = submit_code(invitee, totp.code_at(secret, clock.now()), "/sign-in/enrol")
+    assert signed_in.status_code == 302
+    home = invitee.get("/", base_url=CONSOLE)
+    assert home.status_code == 200 and "Nina Newcomer" in home.text
+    [used] = audit_events(app, "staff.enrolment_link_used")
+    assert used["actor_id"] == newcomer
+    assert ("staff.totp_enrolled", "success") in audit_actions(app)
+
+    # From now on the chosen password and the authenticator are the way in.
+    other_browser = app.test_client()
+    clock.next_totp_step()
+    assert urlsplit(
+        sign_in_password(other_browser, "newcomer@staff.example", PASSWORD).headers["Location"]
+    ).path == ("/sign-in/code")
+    assert submit_code(other_browser, totp.code_at(secret, clock.now())).status_code == 302
+    assert other_browser.get("/", base_url=CONSOLE).status_code == 200
+
+
+def test_i12_a_new_member_cannot_sign_in_before_using_the_link(app, admin, client, clock):
+    link = link_on(create_member(admin))
+    token = urlsplit(link).path.rsplit("/", 1)[1]
+
+    response = sign_in_password(client, "newcomer@staff.example", token)
+
+    assert response.status_code == 401
+    assert "Incorrect email or password." in response.text
+    with app.app_context():
+        stored = db.session.scalar(select(Staff.password_hash).where(Staff.email == "newcomer@staff.example"))
+    assert stored.startswith("pbkdf2:") and token not in stored
+
+
+def test_a_used_link_is_refused_with_410(app, admin, clock):
+    link = link_on(create_member(admin))
+    assert enrol_password(app.test_client(), link).status_code == 303
+
+    later = app.test_client()
+    page = later.get(urlsplit(link).path, base_url=CONSOLE)
+    again = later.post(
+        urlsplit(link).path, base_url=CONSOLE, data={"password": PASSWORD, "confirmation": PASSWORD}
+    )
+
+    assert page.status_code == 410
+    assert "This enrolment link was already used." in page.text
+    assert again.status_code in (400, 410)  # no CSRF token: refused before anything else
+
+
+def test_a_used_link_posted_again_is_refused_and_audited(app, admin, clock):
+    link = link_on(create_member(admin))
+    browser = app.test_client()
+    path = urlsplit(link).path
+    token = csrf_token(browser.get(path, base_url=CONSOLE).text)
+    assert enrol_password(app.test_client(), link).status_code == 303
+
+    response = browser.post(
+        path,
+        base_url=CONSOLE,
+        data={
+            "csrf_token": token,
+            "password": "another long password",
+            "confirmation": "another long password",
+        },
+    )
+
+    assert response.status_code == 410
+    assert "already used" in response.text
+    [refusal] = audit_events(app, "staff.enrolment_refused")
+    assert refusal["outcome"] == "denied" and refusal["details"]["reason"] == "invite_used"
+
+
+def test_an_expired_link_is_refused_with_410(app, admin, clock):
+    link = link_on(create_member(admin))
+    clock.advance(hours=app.config["STAFF_INVITE_HOURS"], seconds=1)
+
+    response = app.test_client().get(urlsplit(link).path, base_url=CONSOLE)
+
+    assert response.status_code == 410
+    assert "This enrolment link has expired or was replaced by a newer one." in response.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/enrol/" + "A" * 43,
+        "/enrol/short",
+        "/enrol/" + "x" * 500,
+        "/enrol/%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00",
+        "/enrol/%E2%80%AEabcdefghijklmnopqrstuvwxyz",
+        "/enrol/abc%2Fdef",
+    ],
+    ids=["forged", "short", "huge", "nul-bytes", "bidi", "slash"],
+)
+def test_i11_a_forged_or_mangled_link_is_a_clear_404(app, client, clock, path):
+    response = client.get(path, base_url=CONSOLE)
+
+    assert response.status_code == 404
+    assert "Traceback" not in response.text
+
+
+def test_a_forged_link_posted_changes_nothing(app, client, clock, make_staff):
+    make_staff("support", enrolled=False)
+    token = csrf_token(client.get("/sign-in", base_url=CONSOLE).text)
+    before = audit_actions(app)
+
+    response = client.post(
+        "/enrol/" + "A" * 43,
+        base_url=CONSOLE,
+        data={"csrf_token": token, "password": PASSWORD, "confirmation": PASSWORD},
+    )
+
+    assert response.status_code == 404
+    assert "This enrolment link is not valid." in response.text
+    assert audit_actions(app) == before
+
+
+@pytest.mark.parametrize(
+    ("password", "confirmation", "message"),
+    [
+        ("too short", "too short", "Choose a password of at least 12 characters."),
+        (PASSWORD, PASSWORD + "!", "The two passwords are not the same."),
+        ("", "", "Password is required."),
+        ("a" * 1025, "a" * 1025, "Password must be at most 1024 characters."),
+        ("nul\x00byte password", "nul\x00byte password", "Password contains a NUL byte; please remove it."),
+    ],
+    ids=["short", "mismatch", "empty", "huge", "nul"],
+)
+def test_i11_a_bad_password_is_refused_and_the_link_still_works(
+    app, admin, clock, password, confirmation, message
+):
+    link = link_on(create_member(admin))
+    browser = app.test_client()
+
+    response = enrol_password(browser, link, password, confirmation)
+
+    assert response.status_code == 400
+    assert html.escape(message, quote=True) in response.text or message in html.unescape(response.text)
+    assert audit_events(app, "staff.enrolment_link_used") == []
+    assert enrol_password(browser, link).status_code == 303
+
+
+def test_a_signed_in_person_is_asked_to_sign_out_before_using_a_link(app, admin, clock):
+    link = link_on(create_member(admin))
+    path = urlsplit(link).path
+
+    page = admin.get(path, base_url=CONSOLE)
+    response = admin.post(
+        path,
+        base_url=CONSOLE,
+        data={"csrf_token": csrf_token(page.text), "password": PASSWORD, "confirmation": PASSWORD},
+    )
+
+    assert page.status_code == 200 and "sign out first" in page.text
+    assert response.status_code == 409
+    assert audit_events(app, "staff.enrolment_link_used") == []
+    assert admin.get("/", base_url=CONSOLE).status_code == 200  # still the admin, still signed in
+
+
+def test_a_new_link_revokes_the_old_one(app, admin, clock):
+    old = link_on(create_member(admin))
+    newcomer = member_id(app, "newcomer@staff.example")
+
+    reissued = admin_post(admin, f"/admin/staff/{newcomer}/invite")
+
+    assert reissued.status_code == 200
+    new = link_on(reissued)
+    assert new != old
+    assert app.test_client().get(urlsplit(old).path, base_url=CONSOLE).status_code == 410
+    assert enrol_password(app.test_client(), new).status_code == 303
+    issued = audit_events(app, "staff.invite_issued")
+    assert [e["details"]["revoked"] for e in issued] == [0, 1]
+
+
+def test_a_reset_link_for_an_enrolled_member_sets_a_new_password_and_ends_their_sessions(
+    app, admin, make_staff, clock
+):
+    member = make_staff("support")
+    theirs = app.test_client()
+    sign_in(theirs, member, clock)
+    link = link_on(admin_post(admin, f"/admin/staff/{member.id}/invite"))
+
+    browser = app.test_client()
+    response = enrol_password(browser, link)
+
+    assert urlsplit(response.headers["Location"]).path == "/sign-in/code"
+    assert urlsplit(theirs.get("/", base_url=CONSOLE).headers["Location"]).path == "/sign-in"
+    assert {s.end_reason for s in staff_sessions(app, member.id)} == {"password_set"}
+    assert sign_in_password(app.test_client(), member.email, member.password).status_code == 401
+    clock.next_totp_step()
+    assert submit_code(browser, member.code()).status_code == 302
+    assert browser.get("/", base_url=CONSOLE).status_code == 200
+
+
+def test_a_disabled_member_gets_no_link_and_their_old_link_stops_working(app, admin, clock):
+    link = link_on(create_member(admin))
+    newcomer = member_id(app, "newcomer@staff.example")
+    admin_post(admin, f"/admin/staff/{newcomer}/disable")
+
+    response = admin_post(admin, f"/admin/staff/{newcomer}/invite", follow_redirects=True)
+
+    assert "a disabled account gets no link" in flashes(response)[0]
+    assert app.test_client().get(urlsplit(link).path, base_url=CONSOLE).status_code == 410
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"email": "not-an-email", "name": "X", "role": "support"},
+            "Enter an email address such as name@example.com.",
+        ),
+        ({"email": "x@staff.example", "name": "  ", "role": "support"}, "Name is required."),
+        ({"email": "x@staff.example", "name": "X", "role": "root"}, "Not a valid choice."),
+        (
+            {"email": "x@staff.example", "name": "X\x00", "role": "support"},
+            "Name contains a NUL byte; please remove it.",
+        ),
+    ],
+    ids=["bad-email", "no-name", "bad-role", "nul-name"],
+)
+def test_i11_creating_with_bad_input_is_refused_and_creates_nothing(app, admin, data, message):
+    before = audit_actions(app)
+
+    response = admin_post(admin, "/admin/staff/", data)
+
+    assert response.status_code == 400
+    assert message in html.unescape(response.text)
+    assert "enrolment-link" not in response.text
+    assert audit_actions(app) == before
+
+
+def test_creating_a_member_with_an_email_in_use_is_refused(app, admin, admin_account):
+    response = create_member(admin, email=admin_account.email.upper())
+
+    assert response.status_code == 400
+    assert flashes(response) == [f"A staff member with the email {admin_account.email} already exists."]
+    assert "enrolment-link" not in response.text
+
+
+def test_i11_a_members_name_is_escaped_on_the_list_and_the_link_page(app, admin):
+    created = create_member(admin, name="<img src=x onerror=alert(1)>")
+
+    assert "<img src=x" not in created.text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in created.text
+    assert "<img src=x" not in admin.get("/admin/staff/", base_url=CONSOLE).text
+
+
+# --- change role --------------------------------------------------------------------------------
+
+
+def change_role(admin, staff_id: int, role: str, **kwargs):
+    return admin_post(admin, f"/admin/staff/{staff_id}/role", {f"staff-{staff_id}-role": role}, **kwargs)
+
+
+def test_i1_a_role_change_is_audited_with_old_and_new(app, admin, make_staff):
+    member = make_staff("support")
+
+    response = change_role(admin, member.id, "security", follow_redirects=True)
+
+    assert flashes(response) == ["Support Person is now Security team (was Support agent)."]
+    assert staff_row(app, member.id).role == "security"
+    [event] = audit_events(app, "staff.role_changed")
+    assert event["target_id"] == member.id
+    assert event["details"]["role"] == {"old": "support", "new": "security"}
+    assert event["details"]["impersonations_ended"] == 0
+
+
+def test_i1_the_same_role_again_writes_nothing(app, admin, make_staff):
+    member = make_staff("support")
+    before = audit_actions(app)
+
+    response = change_role(admin, member.id, "support", follow_redirects=True)
+
+    assert flashes(response) == ["Support Person already has that role."]
+    assert audit_actions(app) == before
+
+
+def test_i4_a_role_without_impersonation_ends_the_ghost_at_once(app, admin, client, make_staff, alice, clock):
+    member = make_staff("support")
+    sign_in(client, member, clock)
+    launch_and_redeem(client, member, clock, alice)
+    assert BANNER in client.get("/", base_url=ACME).text
+
+    change_role(admin, member.id, "security")
+
+    assert the_impersonation(app).end_reason == "staff_disabled"
+    page = client.get("/", base_url=ACME)
+    assert page.status_code == 403
+    assert ENDED_TITLE in page.text and "no longer allowed to impersonate" in page.text
+    [event] = audit_events(app, "staff.role_changed")
+    assert event["details"]["impersonations_ended"] == 1
+    assert [e["details"]["reason"] for e in audit_events(app, "impersonation.ended")] == ["staff_disabled"]
+    assert client.get(f"/users/{alice}", base_url=CONSOLE).status_code == 200  # security may still search
+
+
+def test_i4_a_role_that_keeps_the_mode_keeps_the_ghost(app, admin, client, make_staff, alice, clock):
+    member = make_staff("support")
+    sign_in(client, member, clock)
+    launch_and_redeem(client, member, clock, alice)
+
+    change_role(admin, member.id, "impersonator")
+
+    assert BANNER in client.get("/", base_url=ACME).text
+    assert the_impersonation(app).ended_at is None
+
+
+def test_i4_from_impersonator_to_support_ends_a_full_mode_session(
+    app, admin, client, make_staff, alice, clock
+):
+    member = make_staff("impersonator")
+    sign_in(client, member, clock)
+    launch_and_redeem(client, member, clock, alice, mode="full")
+
+    change_role(admin, member.id, "support")
+
+    assert ENDED_TITLE in client.get("/", base_url=ACME).text
+    assert the_impersonation(app).end_reason == "staff_disabled"
+
+
+def test_an_admin_cannot_change_their_own_role(app, admin, admin_account):
+    page = admin.get("/admin/staff/", base_url=CONSOLE).text
+    before = audit_actions(app)
+
+    response = change_role(admin, admin_account.id, "support", follow_redirects=True)
+
+    assert f'action="/admin/staff/{admin_account.id}/role"' not in page
+    assert flashes(response) == ["You cannot change your own role."]
+    assert staff_row(app, admin_account.id).role == "admin"
+    assert audit_actions(app) == before
+
+
+def test_i11_a_made_up_role_is_refused(app, admin, make_staff):
+    member = make_staff("support")
+    before = audit_actions(app)
+
+    response = change_role(admin, member.id, "superuser")
+
+    assert response.status_code == 400
+    assert flashes(response) == ["Choose one of the roles offered."]
+    assert staff_row(app, member.id).role == "support"
+    assert audit_actions(app) == before
+
+
+def test_unknown_members_are_404(app, admin):
+    for action in ("role", "invite", "disable", "reset-totp"):
+        assert admin_post(admin, f"/admin/staff/999999/{action}").status_code == 404
+
+
+# --- disable ------------------------------------------------------------------------------------
+
+
+def test_i4_disabling_ends_console_and_ghost_sessions_on_the_next_request(
+    app, admin, client, make_staff, alice, clock
+):
+    member = make_staff("support")
+    sign_in(client, member, clock)
+    launch_and_redeem(client, member, clock, alice)
+    assert BANNER in client.get("/", base_url=ACME).text
+
+    response = admin_post(admin, f"/admin/staff/{member.id}/disable", follow_redirects=True)
+
+    assert flashes(response) == [
+        "Support Person is disabled, signed out everywhere, and their impersonations ended."
+    ]
+    ghost_page = client.get("/", base_url=ACME)
+    assert ghost_page.status_code == 403
+    assert ENDED_TITLE in ghost_page.text
+    console = client.get("/", base_url=CONSOLE)
+    assert urlsplit(console.headers["Location"]).path == "/sign-in"
+    [event] = audit_events(app, "staff.disabled")
+    assert event["details"]["sessions_ended"] == 1
+    assert event["details"]["impersonations_ended"] == 1
+    assert event["details"]["active"] == {"old": True, "new": False}
+    [ended] = audit_events(app, "impersonation.ended")
+    assert ended["details"]["reason"] == "staff_disabled"
+    assert ended["details"]["impersonation_id"] == the_impersonation(app).id
+    assert ended["actor_type"] == "staff"  # the admin's disable ended it, in the same transaction
+
+
+def test_reset_totp_is_audited_with_old_and_new(app, admin, make_staff):
+    member = make_staff("support")
+
+    admin_post(admin, f"/admin/staff/{member.id}/reset-totp")
+
+    [event] = audit_events(app, "staff.totp_reset")
+    assert event["details"]["totp_enrolled"] == {"old": True, "new": False}
+
+
+# --- only admins ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["support", "impersonator", "security"])
+@pytest.mark.parametrize("action", ["create", "role", "invite"])
+def test_roles_only_an_admin_may_create_members_change_roles_or_make_links(
+    app, client, make_staff, clock, role, action
+):
+    target = make_staff("support")
+    sign_in(client, make_staff(role), clock)
+    before = audit_actions(app)
+    token = csrf_token(client.get("/", base_url=CONSOLE).text)
+    path, data = {
+        "create": ("/admin/staff/", {"email": "x@staff.example", "name": "X", "role": "admin"}),
+        "role": (f"/admin/staff/{target.id}/role", {f"staff-{target.id}-role": "admin"}),
+        "invite": (f"/admin/staff/{target.id}/invite", {}),
+    }[action]
+
+    response = client.post(path, base_url=CONSOLE, data={"csrf_token": token, **data})
+
+    assert response.status_code == 403
+    assert staff_row(app, target.id).role == "support"
+    assert member_id(app, "x@staff.example") is None
+    assert audit_actions(app) == before
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+
+
+def test_flask_staff_create_prints_an_enrolment_link_that_works(app, runner, clock):
+    result = runner.invoke(
+        args=["staff", "create", "--email", "cli@staff.example", "--name", "Cli Person", "--role", "security"]
+    )
+
+    assert result.exit_code == 0, result.output
+    link = re.search(r"Enrolment link \(shown once, works once, until [^)]+\): (\S+)", result.output).group(1)
+    assert link.startswith("http://console.localhost/enrol/")
+    browser = app.test_client()
+    response = enrol_password(browser, link)
+    assert urlsplit(response.headers["Location"]).path == "/sign-in/enrol"
+
+
+def test_flask_staff_invite_reissues_the_link(app, runner, make_staff, clock):
+    member = make_staff("support", enrolled=False)
+
+    result = runner.invoke(args=["staff", "invite", "--email", member.email])
+
+    assert result.exit_code == 0, result.output
+    link = result.output.strip().rsplit(" ", 1)[1]
+    assert enrol_password(app.test_client(), link).status_code == 303
+    unknown = runner.invoke(args=["staff", "invite", "--email", "nobody@staff.example"])
+    assert unknown.exit_code != 0
+    assert "No staff member with the email nobody@staff.example." in unknown.output
+
+
+def test_a_link_used_twice_at_the_same_moment_sets_one_password(app, admin, clock):
+    token = urlsplit(link_on(create_member(admin))).path.rsplit("/", 1)[1]
+    start = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def use(password: str) -> None:
+        with app.app_context():
+            start.wait()
+            try:
+                staff_invites.accept(token, password, password, ip=None, now=clock.now())
+                outcomes.append(password)
+            except staff_invites.InviteGone:
+                outcomes.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=use, args=(f"password number {n} is long",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    winners = [outcome for outcome in outcomes if outcome != "refused"]
+    assert len(outcomes) == 4 and len(winners) == 1
+    assert len(audit_events(app, "staff.enrolment_link_used")) == 1
+    assert sign_in_password(app.test_client(), "newcomer@staff.example", winners[0]).status_code == 302
