@@ -65,6 +65,7 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 MIGRATIONS = str(ROOT / "migrations")
 
 SECRET_KEY = "web-bench-only-secret-key-" + secrets.token_hex(16)
+AUDIT_HMAC_KEY = "web-bench-only-audit-key-" + secrets.token_hex(16)
 CONSOLE_HOST = "console.localhost"
 TENANT_HOST = "acme.localhost"
 CUSTOMER_EMAIL = "alice@acme.example"
@@ -90,6 +91,7 @@ def app_environment(database_url: str) -> dict[str, str]:
     env.update(
         IMPERSONATOR_ENV="production",
         SECRET_KEY=SECRET_KEY,
+        AUDIT_HMAC_KEY=AUDIT_HMAC_KEY,
         DATABASE_URL=database_url,
         CONSOLE_HOST=CONSOLE_HOST,
         SESSION_COOKIE_SECURE="false",  # plain HTTP on loopback
@@ -106,6 +108,7 @@ def in_process_config(database_url: str) -> type[ProductionConfig]:
         (ProductionConfig,),
         {
             "SECRET_KEY": SECRET_KEY,
+            "AUDIT_HMAC_KEY": AUDIT_HMAC_KEY,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "CONSOLE_HOST": CONSOLE_HOST,
             "SESSION_COOKIE_SECURE": False,
@@ -376,6 +379,7 @@ class Bed:
     customer_cookie: str = ""
     ghost_cookie: str = ""
     search_path: str = ""
+    staff_made: int = 0  # bench impersonators created for tokens so far (issue_tokens)
     costs: dict[str, SqlCost] = field(default_factory=dict)
 
     @classmethod
@@ -461,16 +465,21 @@ class Bed:
 
         This bypasses `impersonations.request`: its TOTP step-up allows one issue per 30 s per staff
         member. It inserts the Impersonation rows the service would insert (same columns, same
-        policy: a read-only impersonation of an opted-in customer by the demo impersonator) and signs
-        each token with `tokens.issue(Claims(...))`, exactly as the service does. What it skips, the
-        "impersonation.requested" audit row, is not part of a redemption's cost."""
-        account = self.staff["impersonator"]
+        policy: a read-only impersonation of an opted-in customer) and signs each token with
+        `tokens.issue(Claims(...))`, exactly as the service does. What it skips, the
+        "impersonation.requested" audit row, is not part of a redemption's cost.
+
+        The tokens are spread over bench staff members, at most ALERT_IMPERSONATIONS_PER_HOUR each:
+        through the product, one member starts at most one impersonation per 30-second TOTP step,
+        so one member redeeming thousands within the hour would measure a history nobody can have
+        (the redemption's rate alert reads that member's last hour)."""
         with self.app.app_context():
-            staff_id = db.session.scalar(select(Staff.id).where(Staff.email == account.email))
+            per_member = self.app.config["ALERT_IMPERSONATIONS_PER_HOUR"]
+            staff_ids = self.bench_staff(-(-count // per_member))
             now = clock.now()
             rows = [
                 {
-                    "staff_id": staff_id,
+                    "staff_id": staff_ids[n // per_member],
                     "user_id": self.alice_id,
                     "tenant_id": self.acme_id,
                     "reason": "Web benchmark: redemption throughput.",
@@ -483,13 +492,30 @@ class Bed:
                     "issued_at": now,
                     "token_expires_at": now + timedelta(seconds=TOKEN_TTL_SECONDS),
                 }
-                for _ in range(count)
+                for n in range(count)
             ]
             issued = db.session.execute(
                 insert(Impersonation).returning(Impersonation.id, Impersonation.token_jti), rows
             ).all()
             db.session.commit()
             return [tokens.issue(tokens.Claims(iid, jti, TENANT_HOST)) for iid, jti in issued]
+
+    def bench_staff(self, count: int) -> list[int]:
+        """`count` new impersonators for the tokens, created in bulk."""
+        first = self.staff_made
+        self.staff_made += count
+        rows = [
+            {
+                "email": f"bench-{n:06d}@staff.example",
+                "name": f"Bench Impersonator {n}",
+                "role": "impersonator",
+                "password_hash": "bench-not-a-password-hash",  # never signs in
+                "active": True,
+                "created_at": clock.now(),
+            }
+            for n in range(first, self.staff_made)
+        ]
+        return list(db.session.execute(insert(Staff).returning(Staff.id), rows).scalars())
 
     def profile(self, counter: SqlCounter, name: str, send: Callable[[Any, int], Any], expected: int) -> None:
         """Count SQL per request over PROFILE_REQUESTS in-process requests (after a few warm ones)."""

@@ -9,14 +9,15 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 
 from impersonator.extensions import db
-from impersonator.models import Impersonation, Tenant
-from impersonator.services import audit, impersonations, policy, tokens
+from impersonator.models import Impersonation, Setting, Tenant
+from impersonator.services import alerts, audit, impersonations, notifications, policy, tokens
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError, NotAllowed
+from impersonator.services.settings import IMPERSONATION_ENABLED
 
 
 class TokenUsed(DomainError):
@@ -59,12 +60,7 @@ def redeem(
     except tokens.TokenInvalid:
         _redeem_failed(None, tenant, "forged", ip, now)
         raise
-    # One query for the row and the two people the rules look at again below.
-    imp = db.session.scalar(
-        select(Impersonation)
-        .options(joinedload(Impersonation.staff), joinedload(Impersonation.user))
-        .where(Impersonation.id == claims.impersonation_id)
-    )
+    imp, switch_on = _load(claims.impersonation_id)
     if imp is None or not secrets.compare_digest(imp.token_jti, claims.jti):
         _redeem_failed(None, tenant, "forged", ip, now)
         raise tokens.TokenInvalid()
@@ -79,20 +75,14 @@ def redeem(
     session_minutes = min(imp.duration_minutes, current_app.config["SESSION_MAX_MINUTES"])
     expires_at = now + timedelta(minutes=session_minutes)
     claimed = db.session.execute(
-        update(Impersonation)
-        .where(
-            Impersonation.id == imp.id,
-            Impersonation.redeemed_at.is_(None),
-            Impersonation.ended_at.is_(None),
-            Impersonation.token_expires_at > now,
-        )
-        .values(
-            redeemed_at=now,
-            expires_at=expires_at,
-            redeem_ip=ip,
-            redeem_user_agent=(user_agent or "")[:300] or None,
-        )
-        .execution_options(synchronize_session=False)
+        _CLAIM,
+        {
+            "impersonation_id": imp.id,
+            "now": now,
+            "expires_at": expires_at,
+            "ip": ip,
+            "user_agent": (user_agent or "")[:300] or None,
+        },
     )
     if claimed.rowcount != 1:
         db.session.refresh(imp)
@@ -103,11 +93,14 @@ def redeem(
         raise TokenEndedEarly() if reason == "ended_before_redemption" else TokenUsed()
     try:  # the world may have changed since the token was issued
         policy.check_staff(imp.staff, imp.mode)
-        policy.check_target(imp.user, now)
+        policy.check_target(imp.user, now, switch_on=switch_on)
     except policy.PolicyDenied as denied:
-        end_reason = {"switched_off": "switched_off", "staff_inactive": "staff_disabled"}.get(
-            denied.reason, "policy_changed"
-        )
+        # The staff member lost the standing to hold this session: the same end as on the ghost path.
+        end_reason = {
+            "switched_off": "switched_off",
+            "staff_inactive": "staff_disabled",
+            "mode_not_allowed": "staff_disabled",
+        }.get(denied.reason, "policy_changed")
         impersonations.end_in_transaction(imp, end_reason, Actor.system("policy"), ip=ip, now=now)
         audit.about_user(
             "impersonation.redeem_failed",
@@ -130,9 +123,46 @@ def redeem(
         ip=ip,
         details={"impersonation_id": imp.id, "mode": imp.mode, "expires_at": expires_at.isoformat()},
     )
+    alerts.check_impersonation_rate(imp.staff_id, Actor.staff(imp.staff), now=now, ip=ip)
+    notifications.access_notice(imp, ends_at=expires_at, now=now)
     impersonation_id = imp.id  # read before the commit expires the row: no extra round trip
     db.session.commit()
     return impersonation_id
+
+
+def _load(impersonation_id: int) -> tuple[Impersonation | None, bool]:
+    """The row, the two people the rules look at again, the tenant's domains (the audience check
+    and the access notice's links read them) and the global switch, in one round trip."""
+    row = db.session.execute(_LOAD, {"impersonation_id": impersonation_id}).unique().one_or_none()
+    return (row[0], row[1] != "off") if row else (None, True)
+
+
+# Built once, like every statement on this path: building one costs about a third of running it.
+_LOAD = (
+    select(Impersonation, select(Setting.value).where(Setting.key == IMPERSONATION_ENABLED).scalar_subquery())
+    .options(
+        joinedload(Impersonation.staff),
+        joinedload(Impersonation.user),
+        joinedload(Impersonation.tenant).joinedload(Tenant.domains),
+    )
+    .where(Impersonation.id == bindparam("impersonation_id"))
+)
+_CLAIM = (
+    update(Impersonation)
+    .where(
+        Impersonation.id == bindparam("impersonation_id"),
+        Impersonation.redeemed_at.is_(None),
+        Impersonation.ended_at.is_(None),
+        Impersonation.token_expires_at > bindparam("now"),
+    )
+    .values(
+        redeemed_at=bindparam("now"),
+        expires_at=bindparam("expires_at"),
+        redeem_ip=bindparam("ip"),
+        redeem_user_agent=bindparam("user_agent"),
+    )
+    .execution_options(synchronize_session=False)
+)
 
 
 def _why_not_redeemable(imp: Impersonation) -> str:
@@ -162,14 +192,13 @@ def _redeem_failed(
         details={"impersonation_id": impersonation_id, "reason": reason},
     )
     if reason == "replayed":
-        audit.record(
-            "security.alert",
+        alerts.raise_alert(
+            "token_replay",
             actor=actor,
             at=now,
             ip=ip,
-            outcome="denied",
             tenant_id=tenant.id,
-            details={"kind": "token_replay", "impersonation_id": impersonation_id},
+            details={"impersonation_id": impersonation_id},
         )
     db.session.commit()
 
@@ -198,18 +227,12 @@ def _burn_wrong_tenant(
         outcome="denied",
         details={"impersonation_id": imp.id, "reason": "wrong_tenant", "host": hostname},
     )
-    audit.record(
-        "security.alert",
+    alerts.raise_alert(
+        "wrong_tenant_redemption",
         actor=actor,
         at=now,
         ip=ip,
-        outcome="denied",
         tenant_id=tenant.id,
-        details={
-            "kind": "wrong_tenant_redemption",
-            "impersonation_id": imp.id,
-            "host": hostname,
-            "token_tenant_id": imp.tenant_id,
-        },
+        details={"impersonation_id": imp.id, "host": hostname, "token_tenant_id": imp.tenant_id},
     )
     db.session.commit()

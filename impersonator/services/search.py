@@ -11,8 +11,10 @@ A query matches, in this order of rank:
 
 Each rank excludes the users of the ranks before it, so a user is listed once, and is read in an
 order an index gives (ranks 1 to 3 by email then id, rank 4 by id): a page reads about as many rows
-as it shows, and only as many ranks as it needs. The indexes come from migration 0003; the figures
-and the traps behind these choices are in bench/RESULTS.md and MEASURED.md.
+as it shows, and only as many ranks as it needs. SQLite runs one statement per rank; PostgreSQL, where
+every statement is a round trip, folds them into fewer (search_sql.py). The indexes come from
+migrations 0003 and 0005; the figures and the traps behind these choices are in bench/RESULTS.md and
+MEASURED.md.
 """
 
 from __future__ import annotations
@@ -24,16 +26,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import contains_eager, load_only
-
 from impersonator import clock
 from impersonator.extensions import db
-from impersonator.models import Tenant, TenantDomain, User
-from impersonator.services import settings
 from impersonator.services.errors import InvalidInput
 from impersonator.services.policy import AccessState, access_state
-from impersonator.services.search_sql import statements_for
+from impersonator.services.search_sql import (
+    POSTGRES_FIRST,
+    POSTGRES_SUBSTRING_HEAD,
+    POSTGRES_SUBSTRING_INDEX,
+    POSTGRES_SUBSTRING_RANGE,
+    POSTGRES_TENANT_USERS,
+    RESULT_ROWS,
+    sqlite_statements,
+)
 from impersonator.services.validation import clean_text
 
 MAX_QUERY_CHARS = 200
@@ -41,9 +46,14 @@ MIN_SUBSTRING_CHARS = 3
 PER_PAGE = 50
 MAX_PAGE = 200  # 10,000 results: past that, a narrower query is the better tool
 MAX_USER_ID = 2**31 - 1  # tenant_user.id is a 32-bit integer on PostgreSQL
-# PostgreSQL: rows read in id order before, or instead of, the trigram index (_substring_postgres).
-FIRST_LOOK_ROWS = 2000
-MAX_SCAN_ROWS = 20_000
+# PostgreSQL's substring rank (_substring_postgres): the lowest ids read first; the margin on the ids
+# their density says the page needs; and what the trigram index costs, in rows read in id order (a
+# match it finds costs about three, the index itself about 3,000: 0.5 us a row, 1.5 us a match and
+# 1.5 ms for a common needle's trigrams, measured at a million users).
+HEAD_ROWS = 2000
+WINDOW_MARGIN = 2.0
+INDEX_MATCH_ROWS = 3
+INDEX_BASE_ROWS = 3000
 # SQLite: longer needles are looked up by a few of their trigrams and checked here (_substring_sqlite).
 LONG_NEEDLE_CHARS = 9
 _CANDIDATE_BATCH = 256
@@ -187,7 +197,7 @@ class _Matcher:
     def __init__(self, query: str, dialect: str) -> None:
         self.needle = query.lower()
         self.postgres = dialect == "postgresql"
-        self.sql = statements_for(dialect)
+        self.sql = None if self.postgres else sqlite_statements(dialect)
         digits = query.isascii() and query.isdigit()
         user_id = int(query) if digits and 0 < int(query) <= MAX_USER_ID else 0
         # after_prefix only gives None for text clean_query refuses; an empty range is then right.
@@ -199,60 +209,100 @@ class _Matcher:
             self.scope = "address"
         else:
             self.scope = "all"
+        # No tenant name, slug or domain holds an "@": an address-like query skips the lookup.
+        self.search_tenants = "@" not in self.needle
 
     def _run(self, statement, **params):
         return db.session.connection().execute(statement, {**self.params, **params})
 
     def ranks(self) -> Iterator[Rank]:
         """The ranks this query can match, best first; each is only built when it is needed."""
+        return self._postgres_ranks() if self.postgres else self._sqlite_ranks()
+
+    def _sqlite_ranks(self) -> Iterator[Rank]:
         yield self._exact_then_prefix
-        # No tenant name, slug or domain holds an "@": an address-like query skips the lookup.
-        if "@" not in self.needle:
+        if self.search_tenants:
             pattern = escape_like(self.needle) + "%"
             self.params["tenant_ids"] = list(self._run(self.sql.tenants, pattern=pattern).scalars())
         for tenant_id in self.params["tenant_ids"]:
             # One rank per tenant, so each reads its users in the order of the (tenant_id, email) index.
             yield partial(self._tenant_users, tenant_id)
         if self.scope == "all":
-            yield self._substring_postgres if self.postgres else self._substring_sqlite
+            yield self._substring_sqlite
+
+    def _postgres_ranks(self) -> Iterator[Rank]:
+        # Each statement is a round trip here: rank 3's tenants come with ranks 1 and 2, and every
+        # matching tenant's users in one more.
+        yield self._first_postgres
+        if self.params["tenant_ids"]:
+            yield self._tenant_users_postgres
+        if self.scope == "all":
+            yield self._substring_postgres
 
     def _exact_then_prefix(self, limit: int) -> list[int]:
-        """Ranks 1 and 2 in one round trip: each part walks the email index, Python merges them."""
+        """Ranks 1 and 2 in one statement: each part walks the email index, Python merges them."""
         rows = self._run(self.sql.exact_then_prefix, limit=limit).all()
         # (marker, email, id) sorts exact first, then by email in code point order (the byte order
-        # both databases used), then by id.
+        # of the index), then by id.
         return [row.id for row in sorted(rows)][:limit]
 
     def _tenant_users(self, tenant_id: int, limit: int) -> list[int]:
         return list(self._run(self.sql.tenant_users, tenant_id=tenant_id, limit=limit).scalars())
 
+    def _first_postgres(self, limit: int) -> list[int]:
+        """Ranks 1 and 2, and the tenants of rank 3, in one round trip."""
+        rows = self._run(
+            POSTGRES_FIRST[self.search_tenants], limit=limit, prefix_pattern=escape_like(self.needle) + "%"
+        ).all()
+        # (kind, email, position, id): exact first, then by email in code point order (the byte
+        # order of the index), then by id; tenants (kind 2) in their position.
+        users, tenants = [], []
+        for row in sorted(rows):
+            (tenants if row.kind == 2 else users).append(row.id)
+        self.params["tenant_ids"] = tenants
+        return users[:limit]
+
+    def _tenant_users_postgres(self, limit: int) -> list[int]:
+        return list(self._run(POSTGRES_TENANT_USERS, limit=limit).scalars())
+
     def _substring_postgres(self, limit: int) -> list[int]:
-        """Name or email LIKE '%needle%', in id order: read on in id order, or ask the index.
+        """Name or email containing the needle, in id order: read on in id order, or ask the index.
 
         A trigram GIN index yields every match before ORDER BY … LIMIT applies, so its cost grows
-        with the number of matches (about 2 µs a row here), while reading rows in id order and
-        filtering them stops at the page's last match (about 0.3 µs a row). So: look at the first
-        `FIRST_LOOK_ROWS` ids; if they hold enough matches, done; if they hold some, read on as far
-        as their density says the page needs (up to `MAX_SCAN_ROWS`); otherwise, or if that falls
-        short, the index. (MEASURED.md: left to itself the planner walks the primary key even for a
-        rare needle, reading the whole table; the index statement is fenced against that.)
+        with the number of matches (10-20 ms for a common first name at a million users), while
+        reading rows in id order stops at the page's last match. So: read the `HEAD_ROWS` lowest
+        ids; if they hold enough matches, done; if the matches they hold say that reading on costs
+        less than the index would (its matches estimated from the same density), read on through
+        as many ids as the page needs (times `WINDOW_MARGIN`: the read stops at the page's last
+        match anyway), once more with the density seen so far if that fell short; the index for
+        whatever is still missing, beyond the ids read (if any are left). The parts read disjoint id
+        ranges in order, so the rank is in id order whichever finds a row.
         """
         pattern = "%" + escape_like(self.needle) + "%"
-
-        def in_id_order(rows: int) -> list[int]:
-            head = self._run(self.sql.substring_head, pattern=pattern, limit=limit, head_rows=rows)
-            return list(head.scalars())
-
-        found = in_id_order(FIRST_LOOK_ROWS)
-        if len(found) >= limit:
-            return found
-        if found:
-            needed = math.ceil(FIRST_LOOK_ROWS * limit / len(found) * 1.3)
-            if needed <= MAX_SCAN_ROWS:
-                found = in_id_order(needed)
-                if len(found) >= limit:
-                    return found
-        return list(self._run(self.sql.substring, pattern=pattern, limit=limit).scalars())
+        head = self._run(POSTGRES_SUBSTRING_HEAD, pattern=pattern, head_rows=HEAD_ROWS, limit=limit).all()
+        after = next(row.id for row in head if row.kind == 0)  # the last id the head read
+        last = next(row.id for row in head if row.kind == 1)  # the highest id of all
+        found = sorted(row.id for row in head if row.kind == 2)
+        if after >= MAX_USER_ID:
+            return found  # fewer users than HEAD_ROWS: the head read them all
+        seen, hits = HEAD_ROWS, len(found)
+        for _ in range(2):
+            rest = limit - len(found)
+            if rest <= 0 or not hits:
+                break
+            to_read = seen * rest / hits
+            index_matches = hits / seen * max(last - after, 0)
+            if to_read > INDEX_BASE_ROWS + INDEX_MATCH_ROWS * index_matches:
+                break  # a rare needle: the index is cheaper
+            until = after + math.ceil(to_read * WINDOW_MARGIN)
+            more = self._run(POSTGRES_SUBSTRING_RANGE, pattern=pattern, after=after, until=until, limit=rest)
+            more_ids = list(more.scalars())
+            found += more_ids
+            seen, hits, after = seen + until - after, hits + len(more_ids), until
+        if len(found) < limit and after < last:
+            rest = self._run(POSTGRES_SUBSTRING_INDEX, pattern=pattern, after=after, limit=limit - len(found))
+            found += rest.scalars()
+        return found
 
     def _substring_sqlite(self, limit: int) -> list[int]:
         """The FTS5 trigram index, read in rowid (= id) order so that LIMIT stops it early.
@@ -279,57 +329,49 @@ class _Matcher:
 
 
 def _results(ids: list[int], now: datetime) -> tuple[UserResult, ...]:
-    """The rows for `ids`, in that order, in one statement. The password hash is never even read."""
+    """The rows for `ids`, in that order, in one statement that also reads the global switch (one
+    round trip). Plain rows, not ORM objects: building 50 of those cost more than the query."""
     if not ids:
         return ()
-    rows = db.session.execute(_RESULT_ROWS, {"ids": ids}).all()
-    by_id = {user.id: (user, domain) for user, domain in rows}
-    switch_on = settings.impersonation_enabled()  # once per page, not once per row
+    rows = db.session.connection().execute(RESULT_ROWS, {"ids": ids}).all()
+    by_id = {row.id: row for row in rows}
     results = []
     for user_id in ids:
-        if user_id not in by_id:
+        row = by_id.get(user_id)
+        if row is None:
             continue  # deleted between the two statements
-        user, domain = by_id[user_id]
+        subject = _Subject(
+            tenant=_TenantRules(row.impersonation_enabled, row.access_policy),
+            active=row.active,
+            support_access_opt_in_until=row.support_access_opt_in_until,
+        )
         results.append(
             UserResult(
-                id=user.id,
-                name=user.name,
-                email=user.email,
-                tenant_name=user.tenant.name,
-                tenant_domain=domain,
-                active=user.active,
-                last_sign_in_at=user.last_sign_in_at,
-                access=access_state(user, now, switch_on=switch_on),
+                id=row.id,
+                name=row.name,
+                email=row.email,
+                tenant_name=row.tenant_name,
+                tenant_domain=row.tenant_domain,
+                active=row.active,
+                last_sign_in_at=row.last_sign_in_at,
+                access=access_state(subject, now, switch_on=row.switch_value != "off"),
             )
         )
     return tuple(results)
 
 
-# Built once: the options and the correlated subquery cost more to build than the query to run.
-_RESULT_ROWS = (
-    select(
-        User,
-        select(TenantDomain.domain)
-        .where(TenantDomain.tenant_id == Tenant.id)
-        .order_by(TenantDomain.id)
-        .limit(1)
-        .scalar_subquery()
-        .label("domain"),
-    )
-    .join(User.tenant)
-    .options(
-        load_only(
-            User.id,
-            User.tenant_id,
-            User.name,
-            User.email,
-            User.active,
-            User.last_sign_in_at,
-            User.support_access_opt_in_until,
-        ),
-        contains_eager(User.tenant).load_only(
-            Tenant.name, Tenant.impersonation_enabled, Tenant.access_policy
-        ),
-    )
-    .where(User.id.in_(bindparam("ids", expanding=True)))
-)
+@dataclass(frozen=True)
+class _TenantRules:
+    """What `policy.access_state` reads of a tenant."""
+
+    impersonation_enabled: bool
+    access_policy: str
+
+
+@dataclass(frozen=True)
+class _Subject:
+    """What `policy.access_state` reads of a user (it reads nothing else), from a plain row."""
+
+    tenant: _TenantRules
+    active: bool
+    support_access_opt_in_until: datetime | None

@@ -3,8 +3,17 @@
 Every statement takes its values as bound parameters, so it is built and compiled once and only
 executed per search (building SQLAlchemy statements per call cost more than running them).
 Parameters: `needle` (the lower-cased query), `upper` (the end of the email-prefix range), `user_id`
-(0 when the query is not an id), `tenant_ids`, `limit`; and per database, `expression` (an FTS5
-query) and `after` (a rowid) on SQLite, `pattern` (LIKE) and `head_rows` on PostgreSQL.
+(0 when the query is not an id), `tenant_ids` (rank 3's tenants, in rank order), `limit`.
+
+SQLite runs the ranks one statement at a time (it has no round trips to save); its FTS5 statement
+also takes `expression` and `after` (a rowid).
+
+PostgreSQL, where every statement is a round trip (MEASURED.md), folds them: ranks 1 and 2 come with
+rank 3's tenants, every matching tenant's users come in one statement, and rank 4 reads in id order
+or asks the trigram index in as few as search.py's `_substring_postgres` needs. Each statement is
+small on purpose: psycopg drops its prepared statements at every rollback, so every statement is
+planned on every request, and one statement for a whole page planned in over a millisecond. They
+also take `prefix_pattern` and `pattern` (LIKE, escaped), `head_rows`, `after` and `until` (ids).
 """
 
 from __future__ import annotations
@@ -28,48 +37,84 @@ from sqlalchemy import (
     union_all,
 )
 
-from impersonator.models import Tenant, TenantDomain, User
+from impersonator.models import Setting, Tenant, TenantDomain, User
+from impersonator.services.settings import IMPERSONATION_ENABLED
 
 USERS = User.__table__
 _FTS = table("search_user_fts", column("rowid"))
 
 
 @dataclass(frozen=True)
-class SearchStatements:
-    """One database's statements; see the module docstring for their parameters."""
+class SqliteStatements:
+    """SQLite's statements, one per rank; see the module docstring for their parameters."""
 
     exact_then_prefix: Select  # rows (marker, email, id): marker 0 exact, 1 prefix
     tenants: Select  # tenant ids whose name, slug or domain equals or starts with the needle
     tenant_users: Select  # ids of one tenant's users, by email, minus exact and prefix matches
-    substring: Select  # SQLite: (id, email, name) FTS5 candidates; PostgreSQL: ids, via the GIN index
-    substring_head: Select | None  # PostgreSQL: ids among the `head_rows` lowest ids
+    substring: Select  # (id, email, name) FTS5 candidates, in rowid order
+
+
+# -- Both databases: the rows of a page -----------------------------------------------------------
+
+_TENANTS = Tenant.__table__
+_DOMAINS = TenantDomain.__table__
+_SETTINGS = Setting.__table__
+
+# The rows of a page's `ids`, with what the console shows of each user and of its tenant, and the
+# global switch, read as settings.impersonation_enabled() reads it (on unless its value is "off"), in
+# the same round trip. The password hash is never even read.
+RESULT_ROWS = (
+    select(
+        USERS.c.id,
+        USERS.c.name,
+        USERS.c.email,
+        USERS.c.active,
+        USERS.c.last_sign_in_at,
+        USERS.c.support_access_opt_in_until,
+        _TENANTS.c.name.label("tenant_name"),
+        _TENANTS.c.impersonation_enabled,
+        _TENANTS.c.access_policy,
+        select(_DOMAINS.c.domain)
+        .where(_DOMAINS.c.tenant_id == _TENANTS.c.id)
+        .order_by(_DOMAINS.c.id)
+        .limit(1)
+        .scalar_subquery()
+        .label("tenant_domain"),
+        select(_SETTINGS.c.value)
+        .where(_SETTINGS.c.key == IMPERSONATION_ENABLED)
+        .scalar_subquery()
+        .label("switch_value"),
+    )
+    .join(_TENANTS, _TENANTS.c.id == USERS.c.tenant_id)
+    .where(USERS.c.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+# -- SQLite: one statement per rank ----------------------------------------------------------------
 
 
 def _exact(rows) -> ColumnElement[bool]:
     return or_(rows.email == bindparam("needle"), rows.id == bindparam("user_id"))
 
 
-def _prefix(rows, postgres: bool) -> ColumnElement[bool]:
-    # An explicit range rather than LIKE 'abc%': no wildcard to escape, an index range on both
-    # databases, and PostgreSQL no longer misjudges it into a sequential scan (MEASURED.md).
-    if postgres:
-        return and_(rows.email.op("~>=~")(bindparam("needle")), rows.email.op("~<~")(bindparam("upper")))
+def _prefix(rows) -> ColumnElement[bool]:
+    # An explicit range rather than LIKE 'abc%': no wildcard to escape, and an index range.
     return and_(rows.email >= bindparam("needle"), rows.email < bindparam("upper"))
 
 
-def _not_earlier(rows, postgres: bool) -> ColumnElement[bool]:
+def _not_earlier(rows) -> ColumnElement[bool]:
     """Not a user an earlier rank lists: exact, prefix, or in a matching tenant."""
     tenants = rows.tenant_id.in_(bindparam("tenant_ids", expanding=True))
-    return not_(or_(_exact(rows), _prefix(rows, postgres), tenants))
+    return not_(or_(_exact(rows), _prefix(rows), tenants))
 
 
-def _exact_then_prefix(postgres: bool) -> Select:
+def _exact_then_prefix() -> Select:
     c = USERS.c
-    # Byte order on both databases: SQLite's BINARY collation, PostgreSQL's text_pattern_ops index.
-    order = [text("tenant_user.email USING ~<~") if postgres else c.email, c.id]
     parts = []
-    for marker, condition in ((0, _exact(c)), (1, and_(_prefix(c, postgres), not_(_exact(c))))):
-        rows = select(c.id, c.email).where(condition).order_by(*order).limit(bindparam("limit")).subquery()
+    for marker, condition in ((0, _exact(c)), (1, and_(_prefix(c), not_(_exact(c))))):
+        # The BINARY collation: byte order, which is code point order.
+        rows = select(c.id, c.email).where(condition).order_by(c.email, c.id).limit(bindparam("limit"))
+        rows = rows.subquery()
         parts.append(select(literal(marker).label("marker"), rows.c.email, rows.c.id))
     return union_all(*parts)
 
@@ -86,41 +131,14 @@ def _tenants() -> Select:
     )
 
 
-def _tenant_users(postgres: bool) -> Select:
+def _tenant_users() -> Select:
     c = USERS.c
     return (
         select(c.id)
-        .where(c.tenant_id == bindparam("tenant_id"), not_(or_(_exact(c), _prefix(c, postgres))))
+        .where(c.tenant_id == bindparam("tenant_id"), not_(or_(_exact(c), _prefix(c))))
         .order_by(c.email)  # the (tenant_id, email) index: unique, so email alone is a total order
         .limit(bindparam("limit"))
     )
-
-
-def _like_needle(rows) -> ColumnElement[bool]:
-    pattern = bindparam("pattern")
-    return or_(func.lower(rows.name).like(pattern, escape="\\"), rows.email.like(pattern, escape="\\"))
-
-
-def _postgres_substring() -> tuple[Select, Select]:
-    c = USERS.c
-    columns = (c.id, c.tenant_id, c.email, c.name)
-    head = select(*columns).order_by(c.id).limit(bindparam("head_rows")).subquery("head")
-    in_head = (
-        select(head.c.id)
-        .where(_like_needle(head.c), _not_earlier(head.c, True))
-        .order_by(head.c.id)
-        .limit(bindparam("limit"))
-    )
-    # MATERIALIZED fences the trigram search from the ORDER BY … LIMIT outside it: otherwise the
-    # planner may walk the primary key and filter, reading the whole table for a rare needle.
-    candidates = select(*columns).where(_like_needle(c)).cte("candidates").prefix_with("MATERIALIZED")
-    via_index = (
-        select(candidates.c.id)
-        .where(_not_earlier(candidates.c, True))
-        .order_by(candidates.c.id)
-        .limit(bindparam("limit"))
-    )
-    return via_index, in_head
 
 
 def _sqlite_substring() -> Select:
@@ -129,29 +147,105 @@ def _sqlite_substring() -> Select:
         select(c.id, c.email, c.name)
         .select_from(_FTS.join(USERS, c.id == _FTS.c.rowid))
         .where(text("search_user_fts MATCH :expression"), _FTS.c.rowid > bindparam("after"))
-        .where(_not_earlier(c, False))
+        .where(_not_earlier(c))
         .order_by(_FTS.c.rowid)  # FTS5 yields rowid order itself: no sort, and LIMIT stops it early
         .limit(bindparam("limit"))
     )
 
 
-def _build(postgres: bool) -> SearchStatements:
-    via_index, in_head = _postgres_substring() if postgres else (_sqlite_substring(), None)
-    return SearchStatements(
-        exact_then_prefix=_exact_then_prefix(postgres),
-        tenants=_tenants(),
-        tenant_users=_tenant_users(postgres),
-        substring=via_index,
-        substring_head=in_head,
-    )
+SQLITE = SqliteStatements(
+    exact_then_prefix=_exact_then_prefix(),
+    tenants=_tenants(),
+    tenant_users=_tenant_users(),
+    substring=_sqlite_substring(),
+)
 
 
-_BUILT = {"sqlite": _build(postgres=False), "postgresql": _build(postgres=True)}
+# -- PostgreSQL: few round trips, small statements --------------------------------------------------
+
+# Ranks 1 and 2, exact (kind 0) then prefix (kind 1), each part walking the (email text_pattern_ops,
+# id) index in byte order; an explicit range, not LIKE 'abc%': no wildcard to escape, and the planner
+# no longer misjudges it into a sequential scan (MEASURED.md).
+_EXACT_THEN_PREFIX = """
+(SELECT 0 AS kind, u.email, 0 AS position, u.id FROM tenant_user u
+ WHERE u.email = :needle OR u.id = :user_id
+ ORDER BY u.email USING ~<~, u.id LIMIT :limit)
+UNION ALL
+(SELECT 1, u.email, 0, u.id FROM tenant_user u
+ WHERE u.email ~>=~ :needle AND u.email ~<~ :upper AND NOT (u.email = :needle OR u.id = :user_id)
+ ORDER BY u.email USING ~<~, u.id LIMIT :limit)"""
+# In the same round trip, when the query can name one, the tenants of rank 3 (kind 2, in rank
+# order): name, slug or domain equal to the needle first, then those starting with it.
+_TENANT_LOOKUP = r"""
+UNION ALL
+SELECT 2, '', row_number() OVER (
+           ORDER BY min(CASE WHEN lower(t.name) = :needle OR lower(t.slug) = :needle
+                             OR lower(d.domain) = :needle THEN 0 ELSE 1 END), lower(t.name), t.id), t.id
+FROM tenant t LEFT JOIN tenant_domain d ON d.tenant_id = t.id
+WHERE lower(t.name) LIKE :prefix_pattern ESCAPE '\' OR lower(t.slug) LIKE :prefix_pattern ESCAPE '\'
+   OR lower(d.domain) LIKE :prefix_pattern ESCAPE '\'
+GROUP BY t.id, t.name"""
+# Rows (kind, email, position, id), which sort into rank order; by whether tenants are looked up.
+POSTGRES_FIRST = {True: text(_EXACT_THEN_PREFIX + _TENANT_LOOKUP), False: text(_EXACT_THEN_PREFIX)}
+
+# Users that ranks 1-2 list (exact or prefix).
+_EARLIER = "u.email = :needle OR u.id = :user_id OR (u.email ~>=~ :needle AND u.email ~<~ :upper)"
+
+# Rank 3: the users of the tenants found (`tenant_ids`, in rank order), each tenant's by email (the
+# unique (tenant_id, email) index), in one round trip however many tenants matched.
+POSTGRES_TENANT_USERS = text(f"""
+SELECT u.id FROM unnest(CAST(:tenant_ids AS integer[])) WITH ORDINALITY AS t(id, position)
+CROSS JOIN LATERAL (
+    SELECT u.id, u.email FROM tenant_user u
+    WHERE u.tenant_id = t.id AND NOT ({_EARLIER})
+    ORDER BY u.email LIMIT :limit
+) u
+ORDER BY t.position, u.email LIMIT :limit
+""")  # noqa: S608  (fixed text; every value is a bound parameter)
+
+# Rank 4 matches a substring of the lower-cased name or of the email: one string that the GIN
+# trigram index of migration 0005 covers (the very same expression). A query holds no control
+# character (validation refuses them), so no match spans the newline between the two. Users of the
+# ranks before are left out.
+_SUBSTRING = (
+    r"(lower(u.name) || E'\n' || u.email) LIKE :pattern ESCAPE '\'"
+    f" AND NOT ({_EARLIER} OR u.tenant_id = ANY(CAST(:tenant_ids AS integer[])))"
+)
+
+# Rank 4 in id order, three ways (search.py's _substring_postgres decides which, and when): the
+# matches among the `head_rows` lowest ids (kind 2), with the last id of those rows (kind 0, where the
+# next read starts) and the highest id of all (kind 1, to size the rest); the matches in an id range;
+# the matches the trigram index finds beyond an id. The index yields every match before ORDER BY ...
+# LIMIT applies: MATERIALIZED keeps it from being combined with the primary key (a bitmap of every
+# id beyond), and keeps the planner from walking the primary key instead and reading the whole table
+# for a rare needle.
+POSTGRES_SUBSTRING_HEAD = text(f"""
+SELECT 0 AS kind, coalesce((SELECT id FROM tenant_user ORDER BY id OFFSET :head_rows - 1 LIMIT 1),
+                           2147483647) AS id
+UNION ALL
+SELECT 1, coalesce((SELECT max(id) FROM tenant_user), 0)
+UNION ALL
+(SELECT 2, u.id FROM (SELECT id, tenant_id, email, name FROM tenant_user ORDER BY id LIMIT :head_rows) u
+ WHERE {_SUBSTRING} ORDER BY u.id LIMIT :limit)
+""")  # noqa: S608
+POSTGRES_SUBSTRING_RANGE = text(f"""
+SELECT u.id FROM tenant_user u
+WHERE u.id > :after AND u.id <= :until AND {_SUBSTRING}
+ORDER BY u.id LIMIT :limit
+""")  # noqa: S608
+POSTGRES_SUBSTRING_INDEX = text(rf"""
+WITH candidates AS MATERIALIZED (
+    SELECT u.id, u.tenant_id, u.email FROM tenant_user u
+    WHERE (lower(u.name) || E'\n' || u.email) LIKE :pattern ESCAPE '\'
+)
+SELECT u.id FROM candidates u
+WHERE u.id > :after AND NOT ({_EARLIER} OR u.tenant_id = ANY(CAST(:tenant_ids AS integer[])))
+ORDER BY u.id LIMIT :limit
+""")  # noqa: S608
 
 
-def statements_for(dialect: str) -> SearchStatements:
-    """The statements for a database by its SQLAlchemy dialect name."""
-    try:
-        return _BUILT[dialect]
-    except KeyError as exc:
-        raise NotImplementedError(f"the user search has no SQL for the {dialect} database") from exc
+def sqlite_statements(dialect: str) -> SqliteStatements:
+    """SQLite's statements; any other database but PostgreSQL has none."""
+    if dialect != "sqlite":
+        raise NotImplementedError(f"the user search has no SQL for the {dialect} database")
+    return SQLITE

@@ -11,6 +11,7 @@ from impersonator.extensions import customer_login
 from impersonator.faces import hostname_of
 from impersonator.models import User
 from impersonator.services import customer_auth, tenants
+from impersonator.tenant.ghost import GHOST_KEY, read_ghost_session
 from impersonator.web import is_public
 
 SESSION_KEY = "customer"
@@ -18,7 +19,10 @@ SESSION_KEY = "customer"
 
 def resolve_tenant():
     """Before every tenant request: the host must be a registered tenant domain."""
-    tenant = tenants.tenant_for_host(hostname_of(request.host))
+    hostname = hostname_of(request.host)
+    # In a ghost session, the tenant comes in the same query as the impersonation that the ghost
+    # guard checks next: one round trip less on every ghost request.
+    tenant = read_ghost_session(hostname) if session.get(GHOST_KEY) else tenants.tenant_for_host(hostname)
     if tenant is None:
         g.tenant = None
         abort(404)

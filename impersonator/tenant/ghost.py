@@ -14,6 +14,7 @@ from functools import wraps
 from flask import g, render_template, request, session
 
 from impersonator import clock
+from impersonator.models import Tenant
 from impersonator.services import ghost as ghost_sessions
 from impersonator.services.ghost import Ghost, ImpersonationEnded
 from impersonator.services.links import console_url
@@ -46,16 +47,25 @@ def not_for_impersonators(view: Callable) -> Callable:
     return guarded
 
 
+def read_ghost_session(hostname: str) -> Tenant | None:
+    """The tenant of `hostname`, read with this browser's ghost session (kept for `guard`)."""
+    state = session.get(GHOST_KEY)
+    impersonation_id = state.get("impersonation_id") if isinstance(state, dict) else None
+    tenant, found = ghost_sessions.find(hostname, impersonation_id)
+    g.ghost_session = (impersonation_id, found)
+    return tenant
+
+
 def guard():
     """Before every tenant request: is there a ghost session, and may it go on?"""
     g.impersonation = None
-    state = session.get(GHOST_KEY)
-    if not state:
+    if not session.get(GHOST_KEY):
         return None
-    impersonation_id = state.get("impersonation_id")
+    # Read with the tenant by access.resolve_tenant, which runs first (without it: KeyError, a 500).
+    impersonation_id, found = g.pop("ghost_session")
     now = clock.now()
     try:
-        ghost, user = ghost_sessions.check(impersonation_id, tenant=g.tenant, now=now)
+        ghost, user = ghost_sessions.check(found, tenant=g.tenant, now=now)
     except ImpersonationEnded as ended:
         session.clear()
         if request.endpoint == "ghost.redeem":

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from impersonator.extensions import db
 from impersonator.models import Setting, Tenant, TenantDomain, User
@@ -20,6 +20,7 @@ from impersonator.services.search import (
     escape_like,
     search_users,
 )
+from impersonator.services.search_sql import POSTGRES_SUBSTRING_INDEX
 
 PASSWORD_HASH = "scrypt:32768:8:1$not-a-real-salt$0123456789abcdef-password-hash"
 
@@ -199,25 +200,68 @@ def test_long_needles_match_only_where_the_whole_needle_is(acme, clock, needle):
     assert [r.id for r in found.results] == [inside_name, inside_email]
 
 
-@pytest.mark.parametrize(("first_look", "max_scan"), [(2, 4), (5, 40), (2000, 20_000)])
-def test_substring_order_is_the_same_whichever_path_finds_it(acme, clock, monkeypatch, first_look, max_scan):
+@pytest.mark.parametrize(
+    ("head_rows", "margin", "index_base", "index_match", "path"),
+    [
+        (2, 2.0, 0, 0, "index"),  # a tiny head, then at once the index
+        (5, 2.0, 10_000, 3, "read on"),  # a small head, then reads on in id order
+        (5, 0.3, 10_000, 3, "read on, then index"),  # reads on fall short: the index for the rest
+        (1000, 2.0, 3000, 3, "head"),  # the head holds every user
+    ],
+)
+def test_substring_order_is_the_same_whichever_path_finds_it(
+    acme, clock, monkeypatch, head_rows, margin, index_base, index_match, path
+):
     # PostgreSQL reads rows in id order before (or instead of) asking the trigram index: the results
     # and their order must not depend on which answers.
-    monkeypatch.setattr(search_module, "FIRST_LOOK_ROWS", first_look)
-    monkeypatch.setattr(search_module, "MAX_SCAN_ROWS", max_scan)
+    monkeypatch.setattr(search_module, "HEAD_ROWS", head_rows)
+    monkeypatch.setattr(search_module, "WINDOW_MARGIN", margin)
+    monkeypatch.setattr(search_module, "INDEX_BASE_ROWS", index_base)
+    monkeypatch.setattr(search_module, "INDEX_MATCH_ROWS", index_match)
     wanted = []
     for n in range(70):
         add_user(clock, acme, f"filler{n}@acme.example", f"Filler {n}")
         if n % 3 == 0:
             wanted.append(add_user(clock, acme, f"q{n}@acme.example", f"Mid Qwzx {n}"))
 
-    first = search("qwzx", per_page=10)
-    second = search("qwzx", page=2, per_page=10)
-    third = search("qwzx", page=3, per_page=10)
+    pages = []
+    sent = _statements_of(lambda: pages.extend(search("qwzx", page=n, per_page=10) for n in (1, 2, 3)))
 
-    listed = [r.id for p in (first, second, third) for r in p.results]
+    listed = [r.id for p in pages for r in p.results]
     assert listed == wanted
-    assert (first.has_next, second.has_next, third.has_next) == (True, True, False)
+    assert [p.has_next for p in pages] == [True, True, False]
+    if db.engine.dialect.name == "postgresql":  # SQLite has one path: the FTS5 index
+        read_on = any("u.id <= " in statement for statement in sent)
+        index = any("WITH candidates AS MATERIALIZED" in statement for statement in sent)
+        assert (read_on, index) == {
+            "index": (False, True),
+            "read on": (True, False),
+            "read on, then index": (True, True),
+            "head": (False, False),
+        }[path]
+
+
+def test_substring_leaves_out_users_of_earlier_ranks_on_every_path(ctx, clock, monkeypatch):
+    # The substring rank must not list again an exact, prefix or tenant match, whichever part of it
+    # (head, read on, index) meets that user.
+    monkeypatch.setattr(search_module, "HEAD_ROWS", 3)
+    monkeypatch.setattr(search_module, "WINDOW_MARGIN", 0.5)
+    monkeypatch.setattr(search_module, "INDEX_BASE_ROWS", 40)
+    zorb = add_tenant(clock, "zorbco", "Zorbco", "zorbco.example")
+    other = add_tenant(clock, "other", "Other", "other.example")
+    inside = []
+    for n in range(30):
+        add_user(clock, other, f"filler{n}@other.example", f"Filler {n}")
+        if n % 4 == 0:
+            inside.append(add_user(clock, other, f"x{n}@other.example", f"Mr Zorb{n}"))  # rank 4
+        if n == 10:
+            prefix = add_user(clock, other, "zorb.one@other.example", "Zorb Prefix")  # rank 2
+            in_tenant = add_user(clock, zorb, "b.zorb@zorbco.example", "Zorb In Tenant")  # rank 3
+            plain = add_user(clock, zorb, "a@zorbco.example", "Plain Person")  # rank 3
+
+    found = [r.id for r in search("zorb", per_page=100).results]
+
+    assert found == [prefix, plain, in_tenant, *inside]
 
 
 # -- short queries -------------------------------------------------------------------------------
@@ -477,3 +521,73 @@ def test_unicode_text_is_searchable(acme, clock):
 
     assert emails(search("müller")) == ["jose@acme.example"]
     assert emails(search("jos")) == ["jose@acme.example"]
+
+
+# -- PostgreSQL: round trips and the trigram index -----------------------------------------------
+
+
+def _statements_of(call) -> list[str]:
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return statements
+
+
+@pytest.fixture
+def postgres_only(ctx):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("round trips and the GIN index are PostgreSQL's")
+
+
+def test_postgres_a_page_of_prefix_matches_is_one_round_trip(postgres_only, acme, clock):
+    # Ranks 1 and 2 and the tenant lookup of rank 3 share one statement (MEASURED.md: a round trip
+    # costs more than most of these queries).
+    for n in range(55):
+        add_user(clock, acme, f"rtt{n:02}@acme.example", f"Round Trip {n}")
+
+    statements = _statements_of(lambda: search_module.match_users("rtt"))
+
+    assert len(statements) == 1
+
+
+def test_postgres_a_rare_substring_takes_three_round_trips(postgres_only, acme, clock, monkeypatch):
+    monkeypatch.setattr(search_module, "HEAD_ROWS", 5)
+    for n in range(20):
+        add_user(clock, acme, f"plain{n}@acme.example", f"Plain {n}")
+    wanted = add_user(clock, acme, "someone@acme.example", "Ann Quuxley")
+
+    statements = _statements_of(lambda: search_module.match_users("quux"))
+
+    assert search_module.match_users("quux").ids == [wanted]
+    assert len(statements) == 3  # ranks 1-2 and tenants; the lowest ids; the trigram index
+
+
+def test_postgres_the_substring_index_serves_the_substring_statements(postgres_only, acme):
+    # The statements must build the very expression migration 0005 indexed, or PostgreSQL reads the
+    # whole table for every rare needle.
+    db.session.execute(text("SET LOCAL enable_seqscan = off"))
+    compiled = POSTGRES_SUBSTRING_INDEX.compile(dialect=db.engine.dialect)
+    params = {"pattern": "%quux%", "needle": "quux", "upper": "quuy", "user_id": 0}
+    params |= {"tenant_ids": [], "after": 0, "limit": 51}
+    raw = db.session.connection().connection.dbapi_connection
+    plan = "\n".join(row[0] for row in raw.execute("EXPLAIN " + str(compiled), params))
+    db.session.rollback()
+
+    assert "ix_search_user_text_trgm" in plan
+
+
+def test_postgres_a_small_table_is_read_whole_by_the_head(postgres_only, acme, clock):
+    # Fewer users than the head reads: no read on, no index.
+    wanted = add_user(clock, acme, "someone@acme.example", "Ann Quuxley")
+
+    statements = _statements_of(lambda: search_module.match_users("quux"))
+
+    assert search_module.match_users("quux").ids == [wanted]
+    assert len(statements) == 2

@@ -1,0 +1,100 @@
+"""Round trips on the hot paths (issue 3, Benchmarks; MEASURED.md: each one costs ~0.27 ms on
+PostgreSQL): what each page reads in one statement, so that a change that splits it again fails here,
+on both databases."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from impersonator.extensions import db
+from tests.support.impersonation import BANNER, launch, launch_and_redeem, minutes, opt_in, redeem, user_id
+from tests.support.web import ACME, CONSOLE, sign_in
+
+
+@contextmanager
+def statements(app):
+    """The SQL statements both faces send while the block runs (BEGIN and friends left out)."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")):
+            seen.append(" ".join(statement.split()))
+
+    engines = []
+    for face in (app, app.extensions["impersonator.tenant_app"]):
+        with face.app_context():
+            engines.append(db.engine)
+    for engine in set(engines):
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        for engine in set(engines):
+            event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def alice(app, tenants, clock) -> int:
+    uid = user_id(app, "alice@acme.example")
+    opt_in(app, uid, clock.now() + minutes(8 * 60))
+    return uid
+
+
+@pytest.fixture
+def staff(client, make_staff, clock):
+    member = make_staff("impersonator")
+    sign_in(client, member, clock)
+    return member
+
+
+def test_a_ghost_request_reads_tenant_and_impersonation_in_one_statement(app, client, staff, clock, alice):
+    assert launch_and_redeem(client, staff, clock, alice).redeemed.status_code == 303
+
+    with statements(app) as seen:
+        page = client.get("/", base_url=ACME)
+
+    assert page.status_code == 200 and BANNER in page.text
+    lookups = [s for s in seen if "tenant_domain" in s]
+    assert len(lookups) == 1
+    assert "impersonation" in lookups[0] and "setting" in lookups[0]  # the guard's whole check
+    assert not [s for s in seen if s.startswith("SELECT") and "FROM impersonation" in s]
+
+
+def test_a_ghost_request_on_an_unknown_host_is_still_404(app, client, staff, clock, alice):
+    launch_and_redeem(client, staff, clock, alice)
+    cookie = client.get_cookie("impersonator_tenant", domain="acme.localhost")
+    other = app.test_client()
+    other.set_cookie("impersonator_tenant", cookie.value, domain="nowhere.localhost")
+
+    assert other.get("/", base_url="http://nowhere.localhost").status_code == 404
+
+
+def test_redemption_reads_the_tenants_domains_with_the_impersonation(app, client, staff, clock, alice):
+    _url, token = launch(client, staff, clock, alice)
+    tenant_client = app.test_client()
+
+    with statements(app) as seen:
+        response = redeem(tenant_client, token)
+
+    assert response.status_code == 303
+    # The host's tenant, then the row with its staff member, user, tenant and domains: no lazy load
+    # of the domains for the audience check or the access notice's links.
+    loads = [s for s in seen if s.startswith("SELECT impersonation.id")]
+    assert len(loads) == 1 and "tenant_domain" in loads[0]
+    assert not [s for s in seen if s.startswith("SELECT tenant_domain.")]
+
+
+def test_search_page_reads_results_and_the_switch_in_one_statement(app, client, make_staff, clock, tenants):
+    sign_in(client, make_staff("support"), clock)
+
+    with statements(app) as seen:
+        page = client.get("/search?q=alice", base_url=CONSOLE)
+
+    assert page.status_code == 200 and "alice@acme.example" in page.text
+    # The global switch comes inside the results' statement, not in one of its own.
+    switch_reads = [s for s in seen if "FROM setting" in s]
+    assert len(switch_reads) == 1
+    assert "AS switch_value FROM tenant_user" in switch_reads[0]
