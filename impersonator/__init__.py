@@ -76,13 +76,42 @@ def register_extensions(app: Flask, face: str) -> None:
 
 def register_blueprints(app: Flask, face: str) -> None:
     if face == "console":
-        from impersonator.console import access, home, impersonations, search, sign_in, staff_admin, users
+        from impersonator.console import (
+            access,
+            admin_switches,
+            audit_log,
+            home,
+            impersonation_detail,
+            impersonations,
+            live_sessions,
+            outbox_admin,
+            search,
+            sign_in,
+            staff_admin,
+            staff_invites,
+            users,
+            webhooks_admin,
+        )
 
         app.before_request(access.enforce_access)
-        for module in (sign_in, home, search, staff_admin, users, impersonations):
+        for module in (
+            sign_in,
+            staff_invites,
+            home,
+            search,
+            users,
+            impersonations,
+            audit_log,
+            impersonation_detail,
+            live_sessions,
+            admin_switches,
+            staff_admin,
+            webhooks_admin,
+            outbox_admin,
+        ):
             app.register_blueprint(module.bp)
     else:
-        from impersonator.tenant import access, account, ghost, home, impersonation, sign_in
+        from impersonator.tenant import access, account, ghost, home, impersonation, sign_in, support_access
 
         # The tenant, then the ghost guard, run before anything else, the CSRF check included: an
         # unknown host is a 404 whatever the method, every page (error pages too) knows its tenant,
@@ -91,7 +120,7 @@ def register_blueprints(app: Flask, face: str) -> None:
         app.before_request(access.enforce_sign_in)
         app.after_request(ghost.log_request)
         app.after_request(ghost.allow_end_redirect)
-        for module in (sign_in, home, account, impersonation):
+        for module in (sign_in, home, account, support_access, impersonation):
             app.register_blueprint(module.bp)
 
 
@@ -99,9 +128,10 @@ def register_template_globals(app: Flask, face: str) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals["face"] = face
     if face == "console":
-        from impersonator.console.access import can
+        from impersonator.console.access import can, navigation
 
         app.jinja_env.globals["can"] = can
+        app.jinja_env.globals["navigation"] = navigation
     else:
         from impersonator.tenant.ghost import current_impersonation
 
