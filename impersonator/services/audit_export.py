@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import AuditEvent
-from impersonator.services import audit
+from impersonator.services import audit, audit_chain
 from impersonator.services.audit import Actor
 from impersonator.services.audit_log import Filters, conditions
 from impersonator.services.errors import InvalidInput
@@ -28,23 +28,8 @@ from impersonator.services.errors import InvalidInput
 EXPORT_CAP = 100_000
 BATCH = 1000
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
-COLUMNS = (
-    "seq",
-    "at",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "action",
-    "outcome",
-    "target_type",
-    "target_id",
-    "tenant_id",
-    "impersonation_id",
-    "ip",
-    "details",
-    "prev_hash",
-    "hash",
-)
+# Every chained column, then the chain links themselves: an export can be checked against the chain.
+COLUMNS = (*audit_chain.CHAINED_COLUMNS, "prev_hash", "hash")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
