@@ -5,7 +5,22 @@ from __future__ import annotations
 from flask import current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
+# A new password, whoever chooses it (a customer, a staff member at enrolment).
+PASSWORD_MIN = 12
+PASSWORD_MAX = 1024
+
 _dummy_hash: dict[str, str] = {}
+
+
+def new_password_problem(password: str) -> str | None:
+    """What is wrong with a newly chosen password, in a sentence, or None."""
+    if len(password) < PASSWORD_MIN:
+        return f"Choose a password of at least {PASSWORD_MIN} characters."
+    if len(password) > PASSWORD_MAX:
+        return f"The password must be at most {PASSWORD_MAX} characters."
+    if "\x00" in password:
+        return "The password contains a NUL byte; please remove it."
+    return None
 
 
 def hash_password(password: str) -> str:

@@ -24,10 +24,8 @@ from impersonator.services import audit, secret_box, staff_sessions, totp
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError, InvalidInput, NotAllowed
 from impersonator.services.links import console_url
-from impersonator.services.passwords import hash_password
+from impersonator.services.passwords import hash_password, new_password_problem
 
-PASSWORD_MIN = 12
-PASSWORD_MAX = 1024
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,100}")
 
 
@@ -201,12 +199,9 @@ def accept(
 
 def password_problem(password: str, confirmation: str) -> PasswordRefused | None:
     """What is wrong with the chosen password, if anything."""
-    if len(password) < PASSWORD_MIN:
-        return PasswordRefused(f"Choose a password of at least {PASSWORD_MIN} characters.", field="password")
-    if len(password) > PASSWORD_MAX:
-        return PasswordRefused(f"The password must be at most {PASSWORD_MAX} characters.", field="password")
-    if "\x00" in password:
-        return PasswordRefused("The password contains a NUL byte; please remove it.", field="password")
+    problem = new_password_problem(password)
+    if problem:
+        return PasswordRefused(problem, field="password")
     if password != confirmation:
         return PasswordRefused("The two passwords are not the same.", field="confirmation")
     return None
