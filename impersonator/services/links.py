@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from flask import current_app
 
+# Tenant-face pages that mail links to: the blueprint mounts here, the mails point here.
+SUPPORT_ACCESS_PATH = "/settings/support-access"
+ACCESS_HISTORY_PATH = SUPPORT_ACCESS_PATH + "/history"
+
 
 def _origin(host: str) -> str:
     config = current_app.config

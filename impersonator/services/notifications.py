@@ -18,7 +18,7 @@ from sqlalchemy import select
 from impersonator.extensions import db
 from impersonator.models import Impersonation, Notification, User
 from impersonator.services import mail
-from impersonator.services.links import tenant_origin
+from impersonator.services.links import ACCESS_HISTORY_PATH, SUPPORT_ACCESS_PATH, tenant_origin
 
 SUBJECT_MAX = 200  # Notification.subject
 
@@ -112,8 +112,8 @@ def _tenant_url(user: User, path: str) -> str:
 
 
 def _history_url(user: User) -> str:
-    return _tenant_url(user, "/settings/support-access/history")
+    return _tenant_url(user, ACCESS_HISTORY_PATH)
 
 
 def _settings_url(user: User) -> str:
-    return _tenant_url(user, "/settings/support-access")
+    return _tenant_url(user, SUPPORT_ACCESS_PATH)

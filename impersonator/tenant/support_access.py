@@ -15,11 +15,12 @@ from impersonator import clock
 from impersonator.models import User
 from impersonator.services import access_history, consent
 from impersonator.services.errors import DomainError
+from impersonator.services.links import SUPPORT_ACCESS_PATH
 from impersonator.tenant.forms import AccessNoticeForm, OptInForm
 from impersonator.tenant.ghost import current_impersonation, not_for_impersonators
 from impersonator.web import client_ip, error_page, refusal_headers
 
-bp = Blueprint("support_access", __name__, url_prefix="/settings/support-access")
+bp = Blueprint("support_access", __name__, url_prefix=SUPPORT_ACCESS_PATH)
 
 
 def _customer() -> User:
