@@ -22,8 +22,9 @@ def published(event: AuditEvent) -> None:
     """Queue what `event` means for webhooks and Slack (nothing for most events)."""
     if event.action not in WEBHOOK_EVENTS:
         return
-    body = webhook_body(event)
-    for endpoint in subscribed_endpoints(event.action):
+    endpoints = subscribed_endpoints(event.action)
+    body = webhook_body(event) if endpoints else ""  # encoded only when someone listens (hot paths)
+    for endpoint in endpoints:
         outbox.enqueue(
             "webhook",
             event_type=event.action,
