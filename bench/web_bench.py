@@ -6,6 +6,10 @@ each printed as a ratio to a bare Flask endpoint served the same way in the same
 Scenarios, each a warm-up then a measured wrk run:
 
 - baseline: `bench/bare_app.py`, GET / (measured first and last; ratios use the mean of the two);
+- rungs, right after the first baseline on the same server: MEASURED.md's ladder ("The physical
+  limit") on the bare app, each adding one layer: a signed session cookie read, a cached Jinja
+  template, one user by primary key on SQLite (WAL) and on PostgreSQL (TCP). A user rung is the floor
+  of any page that reads its database once; each product row's "x floor" divides by it;
 - console search: GET /search?q=alice as a signed-in support agent (target >= 0.3 x baseline);
   GET / (the console home) instead when the search page does not exist;
 - tenant home on acme.localhost in the customer's own session, and the same page in a real ghost
@@ -51,6 +55,7 @@ from flask_migrate import upgrade
 from sqlalchemy import event, insert, select, text
 from sqlalchemy.engine import Engine
 
+from bench import bare_app
 from config import ProductionConfig
 from impersonator import clock, create_app
 from impersonator.extensions import db
@@ -79,6 +84,13 @@ WORKERS = 2
 WRK_THREADS = 2
 CONNECTIONS = 16
 PROFILE_REQUESTS = 50  # in-process requests per scenario for the SQL counts
+# MEASURED.md's ladder on bench/bare_app.py: (path, scenario, database). "-" needs no database.
+RUNGS = (
+    ("/cookie", "rung: + signed session cookie read", "-"),
+    ("/template", "rung: + cached Jinja template", "-"),
+    ("/user/sqlite", "rung: + user by primary key, SQLite (WAL)", "sqlite"),
+    ("/user/postgresql", "rung: + user by primary key, PostgreSQL (TCP)", "postgresql"),
+)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -98,6 +110,16 @@ def app_environment(database_url: str) -> dict[str, str]:
         SECURITY_HSTS="false",
         TOKEN_TTL_SECONDS=str(TOKEN_TTL_SECONDS),
     )
+    return env
+
+
+def bare_environment(beds: list[Bed]) -> dict[str, str]:
+    """The bare app's environment (bench/bare_app.py): its cookie key and each bed's database."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("BARE_")}
+    env["BARE_SECRET_KEY"] = SECRET_KEY
+    for bed in beds:
+        env[f"BARE_{bed.label.upper()}_URL"] = bed.url
+        env[f"BARE_{bed.label.upper()}_USER_ID"] = str(bed.alice_id)
     return env
 
 
@@ -598,6 +620,7 @@ class Row:
     result: WrkResult
     cost: SqlCost | None = None
     target: str = ""  # e.g. "0.31 of baseline, target >= 0.30: met"
+    floor: float | None = None  # req/s of the "user by primary key" rung on the same database
 
 
 class Runner:
@@ -694,6 +717,7 @@ def table(rows: list[Row], baseline: float) -> list[list[str]]:
         "database",
         "req/s",
         "x baseline",
+        "x floor",
         "target",
         "errors",
         "SQL stmts/req",
@@ -711,6 +735,7 @@ def table(rows: list[Row], baseline: float) -> list[list[str]]:
                 row.database,
                 f"{row.result.requests_per_second:.1f}",
                 f"{row.result.requests_per_second / baseline:.2f}" if baseline else "-",
+                f"{row.result.requests_per_second / row.floor:.2f}" if row.floor else "-",
                 row.target,
                 str(row.result.errors),
                 f"{cost.statements:.1f}" if cost else "-",
@@ -803,10 +828,23 @@ def run(args, workdir: Path, cleanup: ExitStack, argv: list[str]) -> int:
 
     print(f"Measuring: {args.warmup} s warm-up + {args.seconds} s per scenario", flush=True)
     rows: list[Row] = []
-    baseline_server = Gunicorn("baseline", "bench.bare_app:app", dict(os.environ), workdir).start()
+    baseline_server = Gunicorn("baseline", "bench.bare_app:app", bare_environment(beds), workdir).start()
     cleanup.callback(baseline_server.stop)
     first = runner.measure("baseline (bare Flask, first)", baseline_server, "/", "127.0.0.1")
     rows.append(Row("baseline: bare Flask GET / (first)", "-", first))
+    bare_cookie = bare_app.session_cookie(SECRET_KEY)
+    floors: dict[str, float] = {}  # database -> req/s of its "user by primary key" rung
+    for path, scenario, database in RUNGS:
+        if database != "-" and database not in {bed.label for bed in beds}:
+            continue  # --no-sqlite
+        # The probe checks the cookie was read and, on the user rungs, that the user was found.
+        mark = CUSTOMER_EMAIL if database != "-" else bare_app.SESSION["who"]
+        result = runner.measure(
+            scenario, baseline_server, path, "127.0.0.1", bare_cookie, present=mark.encode()
+        )
+        rows.append(Row(scenario, database, result))
+        if database != "-":
+            floors[database] = result.requests_per_second
 
     notes: list[str] = []
     for bed in beds:
@@ -842,6 +880,9 @@ def run(args, workdir: Path, cleanup: ExitStack, argv: list[str]) -> int:
     baseline_server.stop()
     baseline = (first.requests_per_second + last.requests_per_second) / 2
 
+    for row in rows:  # the product's rows (those with SQL counts), against their database's floor
+        if row.cost is not None:
+            row.floor = floors[row.database]
     customers = {row.database: row for row in rows if "customer session" in row.scenario}
     for row in rows:
         rps = row.result.requests_per_second
@@ -857,6 +898,16 @@ def run(args, workdir: Path, cleanup: ExitStack, argv: list[str]) -> int:
         f"counted in-process over {PROFILE_REQUESTS} test-client requests; PG round trips = statements "
         "+ pre-pings + 2 per transaction (BEGIN and its end); SQLite's statements include the app's "
         "BEGIN IMMEDIATE.",
+    )
+    notes.insert(
+        1,
+        'rung rows: MEASURED.md\'s ladder ("The physical limit") on the bare app (bench/bare_app.py), '
+        "served and measured like the baseline right after its first run; each rung adds one layer "
+        'to the one above. x floor: a product row\'s req/s over the "user by primary key" rung of '
+        "the same database (session cookie, cached template, and one BEGIN, SELECT by id, ROLLBACK "
+        "through Flask-SQLAlchemy): the most any page that reads its database once can do here, so "
+        "1.00 would mean the page costs nothing beyond that one read. The SQLite rung reads in a plain "
+        "(deferred) BEGIN; the app's BEGIN IMMEDIATE is part of what its rows' x floor shows.",
     )
     drift = abs(first.requests_per_second - last.requests_per_second) / max(baseline, 1.0)
     if drift > 0.15:
