@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, ScalarSelect, bindparam, func, select
+from sqlalchemy.orm import aliased
 
 from impersonator.extensions import db
 from impersonator.models import AuditEvent, Impersonation
+from impersonator.models.types import UTCDateTime
 from impersonator.services import audit
 from impersonator.services.audit import Actor
 
@@ -38,33 +40,53 @@ def raise_alert(
     )
 
 
-def check_impersonation_rate(staff_id: int, actor: Actor, *, now: datetime, ip: str | None) -> None:
+def started_since(staff_id: ColumnElement[int]) -> ScalarSelect[int]:
+    """How many impersonations the staff member `staff_id` started (redeemed) in the last hour, as a
+    SQL expression taking `started_since_params(now)`: the redemption reads it in the statement
+    that loads the impersonation."""
+    started = aliased(Impersonation)
+    return (
+        select(func.count())
+        .select_from(started)
+        .where(
+            started.staff_id == staff_id,
+            started.issued_at > bindparam("started_issued_after", type_=UTCDateTime()),
+            started.redeemed_at > bindparam("started_after", type_=UTCDateTime()),
+        )
+        .scalar_subquery()
+    )
+
+
+def started_since_params(now: datetime) -> dict[str, datetime]:
+    """The values `started_since` takes."""
+    hour_ago = now - timedelta(hours=1)
+    # A token is redeemed within TOKEN_TTL_SECONDS (at most 120) of its issue: bounding issued_at
+    # too keeps the count to the last hour of the (staff_id, issued_at) index, not all history.
+    return {"started_after": hour_ago, "started_issued_after": hour_ago - timedelta(seconds=120)}
+
+
+def check_impersonation_rate(
+    staff_id: int, actor: Actor, *, started_last_hour: int, now: datetime, ip: str | None
+) -> None:
     """Alert when a staff member has started more than ALERT_IMPERSONATIONS_PER_HOUR sessions in the
-    last hour: once, not once per session, until an hour has passed since the last such alert.
+    last hour (`started_last_hour`, this one included): once, not once per session, until an hour
+    has passed since the last such alert.
 
     Called after `impersonation.started` is recorded, so this transaction holds the audit chain's
-    head: concurrent redemptions queue up here and see each other's alerts."""
+    head: concurrent redemptions queue up for the "alerted already?" check and see each other's
+    alerts. (The count itself is read before that, with the impersonation: one staff member starts
+    at most one impersonation per TOTP step, so two of theirs never race for it.)"""
     limit = current_app.config["ALERT_IMPERSONATIONS_PER_HOUR"]
-    hour_ago = now - timedelta(hours=1)
-    started = db.session.scalar(
-        select(func.count())
-        .select_from(Impersonation)
-        .where(
-            Impersonation.staff_id == staff_id,
-            # A token is redeemed within TOKEN_TTL_SECONDS (at most 120) of its issue: this bound
-            # keeps the count to the last hour of the (staff_id, issued_at) index, not all history.
-            Impersonation.issued_at > hour_ago - timedelta(seconds=120),
-            Impersonation.redeemed_at > hour_ago,
-        )
-    )
-    if started <= limit or _alerted_recently(staff_id, "impersonation_rate", since=hour_ago):
+    if started_last_hour <= limit:
+        return
+    if _alerted_recently(staff_id, "impersonation_rate", since=now - timedelta(hours=1)):
         return
     raise_alert(
         "impersonation_rate",
         actor=actor,
         at=now,
         ip=ip,
-        details={"started_last_hour": started, "limit": limit},
+        details={"started_last_hour": started_last_hour, "limit": limit},
     )
 
 

@@ -98,3 +98,29 @@ def test_search_page_reads_results_and_the_switch_in_one_statement(app, client, 
     switch_reads = [s for s in seen if "FROM setting" in s]
     assert len(switch_reads) == 1
     assert "AS switch_value FROM tenant_user" in switch_reads[0]
+
+
+def test_redemption_counts_the_rate_with_the_load_and_moves_the_head_with_the_event(
+    app, client, staff, clock, alice
+):
+    _url, token = launch(client, staff, clock, alice)
+    tenant_client = app.test_client()
+
+    with statements(app) as seen:
+        response = redeem(tenant_client, token)
+
+    assert response.status_code == 303
+    # The rate alert's count of the staff member's last hour rides on the row's load.
+    assert not [s for s in seen if s.startswith("SELECT count(*)")]
+    [load] = [s for s in seen if s.startswith("SELECT impersonation.id")]
+    assert "count(*)" in load
+    # On PostgreSQL the chain head moves in the statement that appends the event.
+    appends = [s for s in seen if "INSERT INTO audit_event" in s]
+    head_moves = [s for s in seen if s.startswith("UPDATE audit_head")]
+    assert len(appends) == 1
+    with app.app_context():
+        dialect = db.engine.dialect.name
+    if dialect == "postgresql":
+        assert "UPDATE audit_head" in appends[0] and not head_moves
+    else:
+        assert len(head_moves) == 1
