@@ -36,7 +36,13 @@ customer_login.session_protection = None
 def _configure_sqlite(dbapi_connection, _record) -> None:
     """SQLite is the development database: enforce foreign keys, wait for locks, take the write
     lock up front. A deferred transaction that reads and then writes fails with "database is locked"
-    under concurrency even with a busy timeout (MEASURED.md), so every transaction is IMMEDIATE."""
+    under concurrency even with a busy timeout (MEASURED.md), so every transaction is IMMEDIATE.
+
+    That serialises requests, reads included: under gunicorn's two workers the console and tenant
+    pages reach 0.13-0.17 of a one-read page on SQLite against 0.33-0.36 on PostgreSQL (bench/
+    RESULTS.md, 2026-12-02). Kept on purpose: reads that write now and then (a console session's
+    last-seen time, a ghost's request log) would otherwise fail at random under load, and
+    production runs PostgreSQL (DESIGN §8)."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
