@@ -90,7 +90,10 @@ def staff_reset_totp(email: str) -> None:
         staff_admin.reset_totp(member, actor=CLI_ACTOR, ip=None, now=clock.now())
     except DomainError as problem:
         _fail(problem)
-    click.echo(f"Reset the authenticator of {member.email}; they enrol again at the next sign-in.")
+    click.echo(
+        f"Reset the authenticator of {member.email}; they enrol again at the next sign-in. Their console"
+        " sessions and any impersonations they had open have ended."
+    )
 
 
 @staff.command("list")

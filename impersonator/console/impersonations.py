@@ -23,6 +23,7 @@ END_LABELS = {
     "expired": "time limit reached",
     "switched_off": "impersonation switched off",
     "staff_disabled": "your access was withdrawn",
+    "totp_reset": "your authenticator was reset",
     "policy_changed": "the customer's access rules changed",
     "wrong_tenant": "link used on the wrong site",
 }

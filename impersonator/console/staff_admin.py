@@ -110,7 +110,11 @@ def disable(staff_id: int):
 def reset_totp(staff_id: int):
     member = _member(staff_id)
     staff_admin.reset_totp(member, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now())
-    flash(f"{member.name} will enrol a new authenticator at the next sign-in.", "info")
+    flash(
+        f"{member.name} will enrol a new authenticator at the next sign-in; their console sessions and"
+        " any impersonations they had open have ended.",
+        "info",
+    )
     return redirect(url_for("staff_admin.index"), code=303)
 
 

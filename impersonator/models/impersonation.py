@@ -21,6 +21,7 @@ END_REASONS = (
     "expired",
     "switched_off",
     "staff_disabled",
+    "totp_reset",
     "policy_changed",
     "wrong_tenant",
 )

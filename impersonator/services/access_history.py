@@ -37,6 +37,7 @@ END_TEXT = {
     "expired": "time limit reached",
     "switched_off": "ended: support access was switched off",
     "staff_disabled": "ended: the support agent's access was withdrawn",
+    "totp_reset": "ended: the support agent's sign-in was reset",
     "policy_changed": "ended: the access rules for your account changed",
     "wrong_tenant": "ended: used on the wrong site",
 }

@@ -27,6 +27,7 @@ END_MESSAGES = {
     "expired": "The impersonation reached its time limit.",
     "switched_off": "Impersonation was switched off.",
     "staff_disabled": "The staff account is no longer allowed to impersonate.",
+    "totp_reset": "The staff member's authenticator was reset, so the impersonation ended.",
     "policy_changed": "The rules for this account changed, so the impersonation ended.",
     "wrong_tenant": "This impersonation link was used on the wrong site.",
 }

@@ -1,6 +1,7 @@
 """Managing staff accounts: create (with an enrolment link), change role, disable, reset TOTP.
 Every change is audited with its old and new value (DESIGN I1); taking the right to impersonate
-away ends the member's open impersonations in the same transaction (I4)."""
+away, or the authenticator it was won with, ends the member's open impersonations in the same
+transaction (I4)."""
 
 from __future__ import annotations
 
@@ -65,13 +66,12 @@ def _add_staff(
     staff = Staff(email=email, name=name, role=role, password_hash=password_hash, created_at=now)
     db.session.add(staff)
     db.session.flush()
-    audit.record(
+    audit.about_staff(
         "staff.created",
+        staff_id=staff.id,
         actor=actor,
         at=now,
         ip=ip,
-        target_type="staff",
-        target_id=staff.id,
         details={"email": email, "name": name, "role": role},
     )
     return staff
@@ -117,13 +117,12 @@ def change_role(staff: Staff, role: str, *, actor: Actor, ip: str | None, now: d
         ip=ip,
         now=now,
     )
-    audit.record(
+    audit.about_staff(
         "staff.role_changed",
+        staff_id=staff.id,
         actor=actor,
         at=now,
         ip=ip,
-        target_type="staff",
-        target_id=staff.id,
         details={"email": staff.email, "role": {"old": old, "new": role}, "impersonations_ended": ended},
     )
     db.session.commit()
@@ -145,13 +144,12 @@ def disable_staff(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) 
         ip=ip,
         now=now,
     )
-    audit.record(
+    audit.about_staff(
         "staff.disabled",
+        staff_id=staff.id,
         actor=actor,
         at=now,
         ip=ip,
-        target_type="staff",
-        target_id=staff.id,
         details={
             "email": staff.email,
             "sessions_ended": ended,
@@ -163,21 +161,31 @@ def disable_staff(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) 
 
 
 def reset_totp(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) -> None:
-    """Forget the authenticator: the next sign-in enrols a new one. Ends the member's sessions."""
+    """Forget the authenticator (the next sign-in enrols a new one) and end, at once, the member's
+    console sessions, ghost sessions and still-redeemable tokens: all were won with it (DESIGN I4)."""
     was_enrolled = staff.totp_enrolled
     staff.totp_secret_encrypted = None
     staff.totp_enrolled_at = None
     ended = staff_sessions.end_all_for(staff.id, reason="totp_reset", now=now)
-    audit.record(
+    # Unredeemed tokens too: redemption re-checks the member's standing, and a reset leaves that
+    # standing intact, so a token issued with a lost authenticator would otherwise still redeem.
+    ended_impersonations = impersonations.end_all_in_transaction(
+        impersonations.open_ones(now, staff_id=staff.id, include_unredeemed=True),
+        "totp_reset",
+        actor,
+        ip=ip,
+        now=now,
+    )
+    audit.about_staff(
         "staff.totp_reset",
+        staff_id=staff.id,
         actor=actor,
         at=now,
         ip=ip,
-        target_type="staff",
-        target_id=staff.id,
         details={
             "email": staff.email,
             "sessions_ended": ended,
+            "impersonations_ended": ended_impersonations,
             "totp_enrolled": {"old": was_enrolled, "new": False},
         },
     )
