@@ -170,3 +170,26 @@ def about_user(
         tenant_id=tenant_id,
         details=details,
     )
+
+
+def about_staff(
+    action: str,
+    *,
+    staff_id: int | None,
+    actor: Actor,
+    at: datetime,
+    ip: str | None = None,
+    outcome: str = "success",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An event whose subject is a staff member (accounts, sign-ins, console sessions, enrolment)."""
+    return record(
+        action,
+        actor=actor,
+        at=at,
+        ip=ip,
+        outcome=outcome,
+        target_type="staff",
+        target_id=staff_id,
+        details=details,
+    )

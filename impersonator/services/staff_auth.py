@@ -91,13 +91,12 @@ def confirm_enrolment(
         raise SignInStepExpired()
     _check_code(staff, code, ip=ip, now=now)
     staff.totp_enrolled_at = now
-    audit.record(
+    audit.about_staff(
         "staff.totp_enrolled",
+        staff_id=staff.id,
         actor=Actor.staff(staff),
         at=now,
         ip=ip,
-        target_type="staff",
-        target_id=staff.id,
     )
     return _open_session(staff, "password+totp_enrolment", ip=ip, user_agent=user_agent, now=now)
 
@@ -120,13 +119,12 @@ def _open_session(staff: Staff, method: str, *, ip: str | None, user_agent: str 
     throttle.clear(throttle.email_key(staff.email))
     staff.last_sign_in_at = now
     token = staff_sessions.start(staff, ip=ip, user_agent=user_agent, now=now)
-    audit.record(
+    audit.about_staff(
         "staff.signed_in",
+        staff_id=staff.id,
         actor=Actor.staff(staff),
         at=now,
         ip=ip,
-        target_type="staff",
-        target_id=staff.id,
         details={"method": method},
     )
     db.session.commit()
@@ -162,14 +160,13 @@ def _record_failure(email: str, staff: Staff | None, reason: str, *, ip: str | N
 def count_failure(email: str, staff: Staff | None, reason: str, *, ip: str | None, now: datetime) -> None:
     """Audit a failed sign-in and count it toward the locks, in the caller's transaction."""
     actor = Actor.staff(staff) if staff else Actor.anonymous(email)
-    audit.record(
+    audit.about_staff(
         "staff.sign_in_failed",
+        staff_id=staff.id if staff else None,
         actor=actor,
         at=now,
         ip=ip,
         outcome="failure",
-        target_type="staff",
-        target_id=staff.id if staff else None,
         details={"reason": reason, "email": email},
     )
     count_toward_lock(email, staff, ip=ip, now=now)
@@ -181,14 +178,13 @@ def count_toward_lock(email: str, staff: Staff | None, *, ip: str | None, now: d
     actor = Actor.staff(staff) if staff else Actor.anonymous(email)
     account_lock = throttle.record_failure(throttle.email_key(email), throttle.account_limit(), now)
     if account_lock:
-        audit.record(
+        audit.about_staff(
             "staff.locked",
+            staff_id=staff.id if staff else None,
             actor=actor,
             at=now,
             ip=ip,
             outcome="denied",
-            target_type="staff",
-            target_id=staff.id if staff else None,
             details={"email": email, "until": account_lock.isoformat()},
         )
         alerts.raise_alert(

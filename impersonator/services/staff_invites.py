@@ -108,13 +108,12 @@ def issue_in_transaction(staff: Staff, *, actor: Actor, ip: str | None, now: dat
     )
     db.session.add(invite)
     db.session.flush()
-    audit.record(
+    audit.about_staff(
         "staff.invite_issued",
+        staff_id=staff.id,
         actor=actor,
         at=now,
         ip=ip,
-        target_type="staff",
-        target_id=staff.id,
         details={
             "email": staff.email,
             "invite_id": invite.id,
@@ -184,13 +183,12 @@ def accept(
         staff.totp_secret_encrypted = secret_box.encrypt(totp.new_secret())
     # New credentials: any console session from before (a reset link) ends.
     ended = staff_sessions.end_all_for(staff.id, reason="password_set", now=now)
-    audit.record(
+    audit.about_staff(
         "staff.enrolment_link_used",
+        staff_id=staff.id,
         actor=Actor.staff(staff),
         at=now,
         ip=ip,
-        target_type="staff",
-        target_id=staff.id,
         details={"invite_id": invite.id, "sessions_ended": ended, "totp_enrolled": staff.totp_enrolled},
     )
     db.session.commit()
@@ -216,14 +214,13 @@ def latest_by_staff() -> dict[int, StaffInvite]:
 def _record_refusal(gone: InviteGone, *, ip: str | None, now: datetime) -> None:
     db.session.rollback()
     staff = invitee(gone.invite)
-    audit.record(
+    audit.about_staff(
         "staff.enrolment_refused",
+        staff_id=gone.invite.staff_id,
         actor=Actor.staff(staff) if staff else Actor.anonymous(),
         at=now,
         ip=ip,
         outcome="denied",
-        target_type="staff",
-        target_id=gone.invite.staff_id,
         details={"invite_id": gone.invite.id, "reason": gone.reason},
     )
     db.session.commit()

@@ -128,12 +128,11 @@ def live_for(staff_id: int, *, now: datetime) -> list[StaffSession]:
 def _end(row: StaffSession, reason: str, actor: Actor, *, ip: str | None, now: datetime) -> None:
     row.ended_at, row.end_reason = now, reason
     action = "staff.signed_out" if reason == "signed_out" else "staff.session_ended"
-    audit.record(
+    audit.about_staff(
         action,
+        staff_id=row.staff_id,
         actor=actor,
         at=now,
-        target_type="staff",
-        target_id=row.staff_id,
         ip=ip,
         details={"reason": reason, "session_id": row.id},
     )
