@@ -13,8 +13,8 @@ Each rank excludes the users of the ranks before it, so a user is listed once, a
 order an index gives (ranks 1 to 3 by email then id, rank 4 by id): a page reads about as many rows
 as it shows, and only as many ranks as it needs. SQLite runs one statement per rank; PostgreSQL, where
 every statement is a round trip, folds them into fewer (search_sql.py). The indexes come from
-migrations 0003 and 0005; the figures and the traps behind these choices are in bench/RESULTS.md and
-MEASURED.md.
+migrations 0003, 0005 and 0006; the figures and the traps behind these choices are in bench/RESULTS.md
+and MEASURED.md.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from impersonator.extensions import db
 from impersonator.services.errors import InvalidInput
 from impersonator.services.policy import AccessState, access_state
 from impersonator.services.search_sql import (
+    ID_BUCKET,
     POSTGRES_FIRST,
+    POSTGRES_SUBSTRING_BUCKETS,
     POSTGRES_SUBSTRING_HEAD,
     POSTGRES_SUBSTRING_INDEX,
-    POSTGRES_SUBSTRING_RANGE,
     POSTGRES_TENANT_USERS,
     RESULT_ROWS,
     sqlite_statements,
@@ -46,14 +47,15 @@ MIN_SUBSTRING_CHARS = 3
 PER_PAGE = 50
 MAX_PAGE = 200  # 10,000 results: past that, a narrower query is the better tool
 MAX_USER_ID = 2**31 - 1  # tenant_user.id is a 32-bit integer on PostgreSQL
-# PostgreSQL's substring rank (_substring_postgres): the lowest ids read first; the margin on the ids
-# their density says the page needs; and what the trigram index costs, in rows read in id order (a
-# match it finds costs about three, the index itself about 3,000: 0.5 us a row, 1.5 us a match and
-# 1.5 ms for a common needle's trigrams, measured at a million users).
-HEAD_ROWS = 2000
-WINDOW_MARGIN = 2.0
-INDEX_MATCH_ROWS = 3
-INDEX_BASE_ROWS = 3000
+# PostgreSQL's substring rank (_substring_postgres): the lowest ids it reads in id order first; the
+# margin on the buckets of ids that the density of the matches found so far says the page needs; and
+# what reading a bucket and asking the trigram index for every match cost, counted in matches the
+# index finds (about 1 us each; a bucket about 0.1 ms, the index's trigrams about 1 ms; measured at a
+# million users).
+HEAD_ROWS = 500
+BUCKET_MARGIN = 2.0
+BUCKET_COST = 100
+INDEX_COST = 1000
 # SQLite: longer needles are looked up by a few of their trigrams and checked here (_substring_sqlite).
 LONG_NEEDLE_CHARS = 9
 _CANDIDATE_BATCH = 256
@@ -266,43 +268,49 @@ class _Matcher:
         return list(self._run(POSTGRES_TENANT_USERS, limit=limit).scalars())
 
     def _substring_postgres(self, limit: int) -> list[int]:
-        """Name or email containing the needle, in id order: read on in id order, or ask the index.
+        """Name or email containing the needle, in id order: the lowest ids, then buckets or the index.
 
-        A trigram GIN index yields every match before ORDER BY … LIMIT applies, so its cost grows
-        with the number of matches (10-20 ms for a common first name at a million users), while
-        reading rows in id order stops at the page's last match. So: read the `HEAD_ROWS` lowest
-        ids; if they hold enough matches, done; if the matches they hold say that reading on costs
-        less than the index would (its matches estimated from the same density), read on through
-        as many ids as the page needs (times `WINDOW_MARGIN`: the read stops at the page's last
-        match anyway), once more with the density seen so far if that fell short; the index for
-        whatever is still missing, beyond the ids read (if any are left). The parts read disjoint id
-        ranges in order, so the rank is in id order whichever finds a row.
+        Asked for a page, a trigram GIN index yields every match before ORDER BY … LIMIT applies, so
+        it costs every match in the table (10-20 ms for a common first name at a million users);
+        reading in id order stops at the page's last match. Migration 0006's index is also keyed by
+        bucket of ids, so it can read in id order too, a bucket at a time, each for the price of
+        its own matches. The first statement reads the `HEAD_ROWS` lowest ids one by one (a needle
+        in many names fills the page there), then the rest of the last one's bucket through the
+        index (the probe). If the page is still short, the matches found so far say how dense the
+        needle is: the second statement reads on through as many buckets as the page needs (times
+        `BUCKET_MARGIN`), unless that costs more than asking the index for every match, then asks
+        the index for whatever is still missing beyond them. The parts read disjoint id ranges in
+        order, so the rank is in id order whichever finds a row.
         """
         pattern = "%" + escape_like(self.needle) + "%"
-        head = self._run(POSTGRES_SUBSTRING_HEAD, pattern=pattern, head_rows=HEAD_ROWS, limit=limit).all()
-        after = next(row.id for row in head if row.kind == 0)  # the last id the head read
-        last = next(row.id for row in head if row.kind == 1)  # the highest id of all
-        found = sorted(row.id for row in head if row.kind == 2)
-        if after >= MAX_USER_ID:
-            return found  # fewer users than HEAD_ROWS: the head read them all
-        seen, hits = HEAD_ROWS, len(found)
-        for _ in range(2):
-            rest = limit - len(found)
-            if rest <= 0 or not hits:
-                break
-            to_read = seen * rest / hits
-            index_matches = hits / seen * max(last - after, 0)
-            if to_read > INDEX_BASE_ROWS + INDEX_MATCH_ROWS * index_matches:
-                break  # a rare needle: the index is cheaper
-            until = after + math.ceil(to_read * WINDOW_MARGIN)
-            more = self._run(POSTGRES_SUBSTRING_RANGE, pattern=pattern, after=after, until=until, limit=rest)
-            more_ids = list(more.scalars())
-            found += more_ids
-            seen, hits, after = seen + until - after, hits + len(more_ids), until
-        if len(found) < limit and after < last:
-            rest = self._run(POSTGRES_SUBSTRING_INDEX, pattern=pattern, after=after, limit=limit - len(found))
-            found += rest.scalars()
-        return found
+        rows = self._run(POSTGRES_SUBSTRING_HEAD, pattern=pattern, head_rows=HEAD_ROWS, limit=limit).all()
+        # PostgreSQL runs a UNION ALL's parts in order (none of these can run in parallel: they scan
+        # a CTE), so the two markers come first; the defaults and the sort only make a surprise harmless.
+        head_last = next((row.id for row in rows if row.kind == 0), MAX_USER_ID)
+        last = next((row.id for row in rows if row.kind == 1), 0)
+        found = sorted(row.id for row in rows if row.kind == 2)
+        first_bucket = head_last // ID_BUCKET + 1  # the head and the probe read every id below it
+        rest = limit - len(found)
+        if rest <= 0 or first_bucket * ID_BUCKET > last:
+            return found
+        buckets = 0  # nothing found yet: a rare needle, the index at once
+        if found:
+            density = len(found) / (HEAD_ROWS + first_bucket * ID_BUCKET - 1 - head_last)  # per id
+            buckets = math.ceil(rest / density / ID_BUCKET * BUCKET_MARGIN)
+            if buckets * BUCKET_COST > INDEX_COST + density * (last - first_bucket * ID_BUCKET):
+                buckets = 0  # a rare needle: the index is cheaper
+        last_bucket = min(first_bucket + buckets, last // ID_BUCKET + 1) - 1
+        beyond = (last_bucket + 1) * ID_BUCKET
+        more = self._run(
+            POSTGRES_SUBSTRING_BUCKETS if buckets else POSTGRES_SUBSTRING_INDEX,
+            pattern=pattern,
+            first_bucket=first_bucket,
+            last_bucket=last_bucket,
+            ask_index=beyond <= last,
+            beyond=beyond,
+            limit=rest,
+        )
+        return found + list(more.scalars())
 
     def _substring_sqlite(self, limit: int) -> list[int]:
         """The FTS5 trigram index, read in rowid (= id) order so that LIMIT stops it early.

@@ -9,11 +9,13 @@ SQLite runs the ranks one statement at a time (it has no round trips to save); i
 also takes `expression` and `after` (a rowid).
 
 PostgreSQL, where every statement is a round trip (MEASURED.md), folds them: ranks 1 and 2 come with
-rank 3's tenants, every matching tenant's users come in one statement, and rank 4 reads in id order
-or asks the trigram index in as few as search.py's `_substring_postgres` needs. Each statement is
-small on purpose: psycopg drops its prepared statements at every rollback, so every statement is
-planned on every request, and one statement for a whole page planned in over a millisecond. They
-also take `prefix_pattern` and `pattern` (LIKE, escaped), `head_rows`, `after` and `until` (ids).
+rank 3's tenants, every matching tenant's users come in one statement, and rank 4 comes in one or
+two, reading in id order, bucket by bucket of ids, or asking the trigram index, as search.py's
+`_substring_postgres` decides. Each statement is small on purpose: psycopg drops its prepared
+statements at every rollback, so every statement is planned on every request, and one statement for
+a whole page planned in over a millisecond. They also take `prefix_pattern` and `pattern` (LIKE,
+escaped), `head_rows`, `first_bucket` and `last_bucket` (buckets of ids), `beyond` (an id) and
+`ask_index`.
 """
 
 from __future__ import annotations
@@ -204,7 +206,7 @@ ORDER BY t.position, u.email LIMIT :limit
 """)  # noqa: S608  (fixed text; every value is a bound parameter)
 
 # Rank 4 matches a substring of the lower-cased name or of the email: one string that the GIN
-# trigram index of migration 0005 covers (the very same expression). A query holds no control
+# trigram index of migration 0006 covers (the very same expression). A query holds no control
 # character (validation refuses them), so no match spans the newline between the two. Users of the
 # ranks before are left out.
 _SUBSTRING = (
@@ -212,35 +214,74 @@ _SUBSTRING = (
     f" AND NOT ({_EARLIER} OR u.tenant_id = ANY(CAST(:tenant_ids AS integer[])))"
 )
 
-# Rank 4 in id order, three ways (search.py's _substring_postgres decides which, and when): the
-# matches among the `head_rows` lowest ids (kind 2), with the last id of those rows (kind 0, where the
-# next read starts) and the highest id of all (kind 1, to size the rest); the matches in an id range;
-# the matches the trigram index finds beyond an id. The index yields every match before ORDER BY ...
-# LIMIT applies: MATERIALIZED keeps it from being combined with the primary key (a bitmap of every
-# id beyond), and keeps the planner from walking the primary key instead and reading the whole table
-# for a rare needle.
+# Rank 4 is read in id order, one bucket of `ID_BUCKET` ids after another. A trigram index yields
+# every match before ORDER BY ... LIMIT applies, so asked for a page it pays for every match in the
+# table; migration 0006's index keys each trigram with the bucket of its row (`id / ID_BUCKET`, through
+# btree_gin), so it finds the matches of one bucket on their own, for the price of that bucket's (and
+# about 0.1 ms to walk the bucket's key; the index keeps no pending list, which every read, so every
+# bucket, would scan whole: migration 0006). No id range goes with the bucket: given one, the planner
+# reads the bucket of a long needle row by row through the primary key instead (its estimate of the
+# index grows with every trigram). A needle with no trigram at all (punctuation only) cannot be read by
+# bucket: its probe scans the table, as asking the index for it does.
+ID_BUCKET = 16384  # the literal in migration 0006's index expression: the two must stay equal
+
+
+def _bucket_matches(bucket: str, after: str | None = None) -> str:
+    """SQL: the matches in the bucket `bucket` (an SQL integer), above the id `after` if given, by id."""
+    above = f"u.id > {after} AND " if after else ""
+    return f"""SELECT u.id FROM tenant_user u
+    WHERE (u.id / {ID_BUCKET}) = {bucket} AND {above}{_SUBSTRING}
+    ORDER BY u.id"""  # noqa: S608  (fixed text; every value is a bound parameter)
+
+
+# Rank 4 in one or two statements (search.py's _substring_postgres decides). Each is a UNION ALL of
+# parts that read disjoint id ranges in id order; UNION ALL runs its parts in order and the outer
+# LIMIT stops it, so a part runs only when the ones before it fell short of the page.
+#
+# The first: the `head_rows` lowest ids read in id order (a needle found in many names fills the page
+# here, cheaper than through the index), then the rest of the bucket of the last of them, through the
+# index (the probe). Rows (kind, id): first that last id (kind 0; past every id when there are fewer
+# users) and the highest id (kind 1), which place the second statement, then the matches (kind 2).
 POSTGRES_SUBSTRING_HEAD = text(f"""
-SELECT 0 AS kind, coalesce((SELECT id FROM tenant_user ORDER BY id OFFSET :head_rows - 1 LIMIT 1),
-                           2147483647) AS id
+WITH head AS (SELECT (SELECT id FROM tenant_user ORDER BY id OFFSET :head_rows - 1 LIMIT 1) AS last_id)
+SELECT 0 AS kind, coalesce(h.last_id, 2147483647) AS id FROM head h
 UNION ALL
 SELECT 1, coalesce((SELECT max(id) FROM tenant_user), 0)
 UNION ALL
 (SELECT 2, u.id FROM (SELECT id, tenant_id, email, name FROM tenant_user ORDER BY id LIMIT :head_rows) u
  WHERE {_SUBSTRING} ORDER BY u.id LIMIT :limit)
+UNION ALL
+(SELECT 2, m.id FROM head h
+ CROSS JOIN LATERAL ({_bucket_matches(f"(h.last_id / {ID_BUCKET})", "h.last_id")}) m
+ LIMIT :limit)
+LIMIT :limit + 2
 """)  # noqa: S608
-POSTGRES_SUBSTRING_RANGE = text(f"""
-SELECT u.id FROM tenant_user u
-WHERE u.id > :after AND u.id <= :until AND {_SUBSTRING}
-ORDER BY u.id LIMIT :limit
-""")  # noqa: S608
-POSTGRES_SUBSTRING_INDEX = text(rf"""
-WITH candidates AS MATERIALIZED (
-    SELECT u.id, u.tenant_id, u.email FROM tenant_user u
-    WHERE (lower(u.name) || E'\n' || u.email) LIKE :pattern ESCAPE '\'
-)
-SELECT u.id FROM candidates u
-WHERE u.id > :after AND NOT ({_EARLIER} OR u.tenant_id = ANY(CAST(:tenant_ids AS integer[])))
-ORDER BY u.id LIMIT :limit
+
+# The second, beyond the probe, when the page needs more. Every match the trigram index finds from
+# the id `beyond` on, unless `ask_index` is false (the buckets read before reach the highest id):
+# MATERIALIZED keeps the index from being combined with the primary key (a bitmap of every id beyond),
+# and keeps the planner from walking the primary key instead and reading the whole table for a rare
+# needle.
+_INDEX_MATCHES = rf"""(WITH candidates AS MATERIALIZED (
+     SELECT u.id, u.tenant_id, u.email FROM tenant_user u
+     WHERE (lower(u.name) || E'\n' || u.email) LIKE :pattern ESCAPE '\'
+ )
+ SELECT u.id FROM candidates u
+ WHERE CAST(:ask_index AS boolean) AND u.id >= :beyond
+   AND NOT ({_EARLIER} OR u.tenant_id = ANY(CAST(:tenant_ids AS integer[])))
+ ORDER BY u.id LIMIT :limit)"""  # noqa: S608
+POSTGRES_SUBSTRING_INDEX = text(_INDEX_MATCHES)
+# The same after reading the buckets `first_bucket` to `last_bucket`, a nested loop over
+# generate_series taking them in order (a LATERAL subquery with an ORDER BY is never flattened into a
+# join). A statement of its own: planning the buckets costs a rare needle more than reading none.
+POSTGRES_SUBSTRING_BUCKETS = text(f"""
+(SELECT m.id
+ FROM generate_series(CAST(:first_bucket AS integer), CAST(:last_bucket AS integer)) AS b(n)
+ CROSS JOIN LATERAL ({_bucket_matches("b.n")}) m
+ LIMIT :limit)
+UNION ALL
+{_INDEX_MATCHES}
+LIMIT :limit
 """)  # noqa: S608
 
 

@@ -25,7 +25,7 @@ SQLITE_UPGRADE = ()
 SQLITE_DOWNGRADE = ()
 
 POSTGRESQL_UPGRADE = (
-    # The very expression search_sql._HAYSTACK builds, so the planner matches the index to it.
+    # The very expression search_sql's statements build, so the planner matches the index to it.
     "CREATE INDEX ix_search_user_text_trgm ON tenant_user "
     "USING gin ((lower(name) || E'\\n' || email) gin_trgm_ops)",
     "DROP INDEX IF EXISTS ix_search_user_name_trgm",

@@ -20,7 +20,11 @@ from impersonator.services.search import (
     escape_like,
     search_users,
 )
-from impersonator.services.search_sql import POSTGRES_SUBSTRING_INDEX
+from impersonator.services.search_sql import (
+    ID_BUCKET,
+    POSTGRES_SUBSTRING_BUCKETS,
+    POSTGRES_SUBSTRING_INDEX,
+)
 
 PASSWORD_HASH = "scrypt:32768:8:1$not-a-real-salt$0123456789abcdef-password-hash"
 
@@ -200,64 +204,79 @@ def test_long_needles_match_only_where_the_whole_needle_is(acme, clock, needle):
     assert [r.id for r in found.results] == [inside_name, inside_email]
 
 
-@pytest.mark.parametrize(
-    ("head_rows", "margin", "index_base", "index_match", "path"),
-    [
-        (2, 2.0, 0, 0, "index"),  # a tiny head, then at once the index
-        (5, 2.0, 10_000, 3, "read on"),  # a small head, then reads on in id order
-        (5, 0.3, 10_000, 3, "read on, then index"),  # reads on fall short: the index for the rest
-        (1000, 2.0, 3000, 3, "head"),  # the head holds every user
-    ],
-)
-def test_substring_order_is_the_same_whichever_path_finds_it(
-    acme, clock, monkeypatch, head_rows, margin, index_base, index_match, path
-):
-    # PostgreSQL reads rows in id order before (or instead of) asking the trigram index: the results
-    # and their order must not depend on which answers.
-    monkeypatch.setattr(search_module, "HEAD_ROWS", head_rows)
-    monkeypatch.setattr(search_module, "WINDOW_MARGIN", margin)
-    monkeypatch.setattr(search_module, "INDEX_BASE_ROWS", index_base)
-    monkeypatch.setattr(search_module, "INDEX_MATCH_ROWS", index_match)
+def in_bucket(bucket: int, n: int) -> dict:
+    """An explicit id, the `n`th of the bucket `bucket` of ids (bucket 0: the next id in sequence)."""
+    return {"id": bucket * ID_BUCKET + n} if bucket else {}
+
+
+# The substring rank's paths on PostgreSQL (_substring_postgres): past the head and the probe (the
+# rest of the head's bucket), the constants that send it one way or the other.
+SUBSTRING_PATHS = {
+    "head": dict(HEAD_ROWS=1000),  # the head holds every user
+    "buckets": dict(HEAD_ROWS=10, BUCKET_MARGIN=10.0, BUCKET_COST=0),  # enough buckets, one by one
+    "buckets, then index": dict(HEAD_ROWS=10, BUCKET_MARGIN=0.01, BUCKET_COST=0),  # one falls short
+    "index": dict(HEAD_ROWS=10, BUCKET_COST=10**9),  # the index at once
+}
+# (read buckets beyond the probe, asked the index) on each path.
+SUBSTRING_PATH_READS = {
+    "head": (False, False),
+    "buckets": (True, False),
+    "buckets, then index": (True, True),
+    "index": (False, True),
+}
+
+
+def substring_path(sent: list[tuple[str, dict]]) -> tuple[bool, bool]:
+    """(read buckets beyond the probe, asked the index) of the statements sent."""
+    buckets = [params for statement, params in sent if "generate_series" in statement]
+    index_alone = any(
+        "MATERIALIZED" in statement and "generate_series" not in statement for statement, _ in sent
+    )
+    return bool(buckets), index_alone or any(params["ask_index"] for params in buckets)
+
+
+@pytest.mark.parametrize("path", SUBSTRING_PATHS)
+def test_pages_crossing_buckets_are_in_id_order_and_complete_on_every_path(acme, clock, monkeypatch, path):
+    # PostgreSQL reads rank 4 in id order one bucket of ids after another, or asks the trigram index
+    # for every match: pages must be the same, in id order, whichever part finds their rows.
+    for name, value in SUBSTRING_PATHS[path].items():
+        monkeypatch.setattr(search_module, name, value)
     wanted = []
-    for n in range(70):
-        add_user(clock, acme, f"filler{n}@acme.example", f"Filler {n}")
-        if n % 3 == 0:
-            wanted.append(add_user(clock, acme, f"q{n}@acme.example", f"Mid Qwzx {n}"))
+    for bucket in (0, 1, 2, 4):  # bucket 3 holds nobody; pages end inside buckets
+        for n in range(1, 25 if bucket == 0 else 12):
+            add_user(clock, acme, f"filler{bucket}-{n}@acme.example", "Filler", **in_bucket(bucket, 2 * n))
+            if n % 3 == 0:
+                email, name = f"q{bucket}-{n}@acme.example", f"Mid Qwzx {bucket}-{n}"
+                wanted.append(add_user(clock, acme, email, name, **in_bucket(bucket, 2 * n + 1)))
+    assert len(wanted) == 17
 
     pages = []
-    sent = _statements_of(lambda: pages.extend(search("qwzx", page=n, per_page=10) for n in (1, 2, 3)))
+    sent = _executions_of(lambda: pages.extend(search("qwzx", page=n, per_page=7) for n in (1, 2, 3)))
 
-    listed = [r.id for p in pages for r in p.results]
-    assert listed == wanted
+    assert [r.id for p in pages for r in p.results] == sorted(wanted) == wanted
     assert [p.has_next for p in pages] == [True, True, False]
     if db.engine.dialect.name == "postgresql":  # SQLite has one path: the FTS5 index
-        read_on = any("u.id <= " in statement for statement in sent)
-        index = any("WITH candidates AS MATERIALIZED" in statement for statement in sent)
-        assert (read_on, index) == {
-            "index": (False, True),
-            "read on": (True, False),
-            "read on, then index": (True, True),
-            "head": (False, False),
-        }[path]
+        assert substring_path(sent) == SUBSTRING_PATH_READS[path]
 
 
-def test_substring_leaves_out_users_of_earlier_ranks_on_every_path(ctx, clock, monkeypatch):
+@pytest.mark.parametrize("path", SUBSTRING_PATHS)
+def test_substring_leaves_out_users_of_earlier_ranks_on_every_path(ctx, clock, monkeypatch, path):
     # The substring rank must not list again an exact, prefix or tenant match, whichever part of it
-    # (head, read on, index) meets that user.
-    monkeypatch.setattr(search_module, "HEAD_ROWS", 3)
-    monkeypatch.setattr(search_module, "WINDOW_MARGIN", 0.5)
-    monkeypatch.setattr(search_module, "INDEX_BASE_ROWS", 40)
+    # (head, probe, buckets, index) meets that user.
+    for name, value in SUBSTRING_PATHS[path].items():
+        monkeypatch.setattr(search_module, name, value)
     zorb = add_tenant(clock, "zorbco", "Zorbco", "zorbco.example")
     other = add_tenant(clock, "other", "Other", "other.example")
     inside = []
-    for n in range(30):
-        add_user(clock, other, f"filler{n}@other.example", f"Filler {n}")
-        if n % 4 == 0:
-            inside.append(add_user(clock, other, f"x{n}@other.example", f"Mr Zorb{n}"))  # rank 4
-        if n == 10:
-            prefix = add_user(clock, other, "zorb.one@other.example", "Zorb Prefix")  # rank 2
-            in_tenant = add_user(clock, zorb, "b.zorb@zorbco.example", "Zorb In Tenant")  # rank 3
-            plain = add_user(clock, zorb, "a@zorbco.example", "Plain Person")  # rank 3
+    for bucket in range(4):
+        for n in range(1, 9):
+            add_user(clock, other, f"filler{bucket}-{n}@other.example", "Filler", **in_bucket(bucket, 4 * n))
+            if n % 4 == 0:  # rank 4
+                email, name = f"x{bucket}-{n}@other.example", f"Mr Zorb{bucket}-{n}"
+                inside.append(add_user(clock, other, email, name, **in_bucket(bucket, 4 * n + 1)))
+    plain = add_user(clock, zorb, "a@zorbco.example", "Plain Person")  # rank 3, in bucket 0
+    prefix = add_user(clock, other, "zorb.one@other.example", "Zorb Prefix", **in_bucket(1, 2))  # rank 2
+    in_tenant = add_user(clock, zorb, "b.zorb@zorbco.example", "Zorb In Tenant", **in_bucket(2, 2))  # 3
 
     found = [r.id for r in search("zorb", per_page=100).results]
 
@@ -526,18 +545,23 @@ def test_unicode_text_is_searchable(acme, clock):
 # -- PostgreSQL: round trips and the trigram index -----------------------------------------------
 
 
-def _statements_of(call) -> list[str]:
-    statements: list[str] = []
+def _executions_of(call) -> list[tuple[str, dict]]:
+    """The statements `call` sends, with their parameters."""
+    executions: list[tuple[str, dict]] = []
 
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
+    def record(conn, cursor, statement, parameters, *args):
+        executions.append((statement, parameters))
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
         call()
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
-    return statements
+    return executions
+
+
+def _statements_of(call) -> list[str]:
+    return [statement for statement, _ in _executions_of(call)]
 
 
 @pytest.fixture
@@ -561,30 +585,59 @@ def test_postgres_a_rare_substring_takes_three_round_trips(postgres_only, acme, 
     monkeypatch.setattr(search_module, "HEAD_ROWS", 5)
     for n in range(20):
         add_user(clock, acme, f"plain{n}@acme.example", f"Plain {n}")
+    wanted = add_user(clock, acme, "someone@acme.example", "Ann Quuxley", **in_bucket(3, 1))
+
+    statements = _statements_of(lambda: search_module.match_users("quux"))
+
+    assert search_module.match_users("quux").ids == [wanted]
+    # Ranks 1-2 and tenants; the head and the probe, which find nothing; the index beyond them.
+    assert len(statements) == 3
+    assert "generate_series" not in statements[2]
+
+
+def test_postgres_users_within_one_bucket_take_two_round_trips(postgres_only, acme, clock, monkeypatch):
+    monkeypatch.setattr(search_module, "HEAD_ROWS", 5)
+    for n in range(20):
+        add_user(clock, acme, f"plain{n}@acme.example", f"Plain {n}")
     wanted = add_user(clock, acme, "someone@acme.example", "Ann Quuxley")
 
     statements = _statements_of(lambda: search_module.match_users("quux"))
 
     assert search_module.match_users("quux").ids == [wanted]
-    assert len(statements) == 3  # ranks 1-2 and tenants; the lowest ids; the trigram index
+    assert len(statements) == 2  # ranks 1-2 and tenants; the head and the probe, which read everyone
 
 
-def test_postgres_the_substring_index_serves_the_substring_statements(postgres_only, acme):
-    # The statements must build the very expression migration 0005 indexed, or PostgreSQL reads the
-    # whole table for every rare needle.
+def test_postgres_the_bucket_index_serves_the_substring_statements(postgres_only, acme):
+    # The statements must build the very expressions migration 0006 indexed (its bucket of ids
+    # included: ID_BUCKET), or PostgreSQL reads the whole table for every bucket and every rare needle.
+    # Enough users, spread over buckets, that the planner weighs its choices as on a real table.
+    db.session.execute(
+        text(
+            "INSERT INTO tenant_user (id, tenant_id, email, name, password_hash, active, created_at) "
+            "SELECT n * 37, :tenant, 'user' || n || '@acme.example', 'User ' || n, 'x', true, now() "
+            "FROM generate_series(1, 5000) AS n"
+        ),
+        {"tenant": acme},
+    )
+    db.session.execute(text("ANALYZE tenant_user"))
     db.session.execute(text("SET LOCAL enable_seqscan = off"))
-    compiled = POSTGRES_SUBSTRING_INDEX.compile(dialect=db.engine.dialect)
-    params = {"pattern": "%quux%", "needle": "quux", "upper": "quuy", "user_id": 0}
-    params |= {"tenant_ids": [], "after": 0, "limit": 51}
+    params = {"pattern": "%quux%", "needle": "quux", "upper": "quuy", "user_id": 0, "tenant_ids": []}
+    params |= {"first_bucket": 1, "last_bucket": 2, "ask_index": True, "beyond": 3 * ID_BUCKET, "limit": 51}
     raw = db.session.connection().connection.dbapi_connection
-    plan = "\n".join(row[0] for row in raw.execute("EXPLAIN " + str(compiled), params))
+    plans = []
+    for statement in (POSTGRES_SUBSTRING_BUCKETS, POSTGRES_SUBSTRING_INDEX):
+        compiled = str(statement.compile(dialect=db.engine.dialect))
+        plans.append("\n".join(row[0] for row in raw.execute("EXPLAIN " + compiled, params)))
     db.session.rollback()
 
-    assert "ix_search_user_text_trgm" in plan
+    buckets, index = plans
+    assert buckets.count("Bitmap Index Scan on ix_search_user_bucket_trgm") == 2  # a bucket, then beyond
+    assert f"(id / {ID_BUCKET}) = b.n" in buckets
+    assert "Bitmap Index Scan on ix_search_user_bucket_trgm" in index
 
 
 def test_postgres_a_small_table_is_read_whole_by_the_head(postgres_only, acme, clock):
-    # Fewer users than the head reads: no read on, no index.
+    # Fewer users than the head reads: no probe, no second statement.
     wanted = add_user(clock, acme, "someone@acme.example", "Ann Quuxley")
 
     statements = _statements_of(lambda: search_module.match_users("quux"))
