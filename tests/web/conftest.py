@@ -1,4 +1,5 @@
-"""Fixtures of the web tests that walk every form: a bundle of what a case needs."""
+"""Fixtures shared by the web tests: a bundle of what a form case needs, a customer, an agent, an
+administrator's browser, and webhook receivers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support.impersonation import minutes, opt_in, user_id
+from tests.support.staff_admin import admin_browser
 from tests.support.web import CONSOLE, post_form, sign_in
+from tests.support.webhook_receiver import HOOK, loopback_receiver
 
 
 @dataclass
@@ -49,3 +52,26 @@ def agent(client, make_staff, clock):
     member = make_staff("support")
     sign_in(client, member, clock)
     return member
+
+
+@pytest.fixture
+def admin_account(make_staff):
+    return make_staff("admin")
+
+
+@pytest.fixture
+def admin(app, admin_account, clock):
+    """An administrator's browser, signed in on the console."""
+    return admin_browser(app, admin_account, clock)
+
+
+@pytest.fixture
+def hook_url(httpserver) -> str:
+    """The address of pytest-httpserver's webhook receiver."""
+    return httpserver.url_for(HOOK)
+
+
+@pytest.fixture
+def receiver():
+    """A receiver of our own on 127.0.0.1 that a test may stop and start again (same port)."""
+    yield from loopback_receiver()

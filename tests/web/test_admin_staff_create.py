@@ -18,22 +18,11 @@ from impersonator.extensions import db
 from impersonator.models import AuditEvent, Staff, StaffInvite
 from impersonator.services import secret_box, staff_invites, totp
 from tests.support.records import audit_actions, audit_events, staff_row, staff_sessions
-from tests.support.staff_admin import admin_browser, admin_post, flashes, member_id
+from tests.support.staff_admin import admin_post, flashes, member_id
 from tests.support.web import CONSOLE, csrf_token, sign_in, sign_in_password, submit_code
 
 PASSWORD = "correct horse battery staple"
 _LINK = re.compile(r'id="enrolment-link"[^>]*>([^<]+)</code>')
-
-
-@pytest.fixture
-def admin_account(make_staff):
-    return make_staff("admin")
-
-
-@pytest.fixture
-def admin(app, admin_account, clock):
-    """An administrator's browser, signed in on the console."""
-    return admin_browser(app, admin_account, clock)
 
 
 def create_member(admin, email="newcomer@staff.example", name="Nina Newcomer", role="support"):

@@ -7,8 +7,6 @@ from __future__ import annotations
 import html
 from urllib.parse import urlsplit
 
-import pytest
-
 from tests.support.customer import HISTORY, sign_in_as
 from tests.support.impersonation import (
     BANNER,
@@ -20,20 +18,8 @@ from tests.support.impersonation import (
     the_impersonation,
 )
 from tests.support.records import audit_events
-from tests.support.staff_admin import admin_browser, admin_post, flashes
+from tests.support.staff_admin import admin_post, flashes
 from tests.support.web import ACME, CONSOLE, sign_in
-
-
-@pytest.fixture
-def admin_account(make_staff):
-    return make_staff("admin")
-
-
-@pytest.fixture
-def admin(app, admin_account, clock):
-    """An administrator's browser, signed in on the console."""
-    return admin_browser(app, admin_account, clock)
-
 
 # --- disable ------------------------------------------------------------------------------------
 

@@ -7,19 +7,8 @@ import pytest
 
 from tests.support.impersonation import BANNER, ENDED_TITLE, launch_and_redeem, the_impersonation
 from tests.support.records import audit_actions, audit_events, staff_row
-from tests.support.staff_admin import admin_browser, admin_post, flashes, member_id
+from tests.support.staff_admin import admin_post, flashes, member_id
 from tests.support.web import ACME, CONSOLE, csrf_token, sign_in
-
-
-@pytest.fixture
-def admin_account(make_staff):
-    return make_staff("admin")
-
-
-@pytest.fixture
-def admin(app, admin_account, clock):
-    """An administrator's browser, signed in on the console."""
-    return admin_browser(app, admin_account, clock)
 
 
 def change_role(admin, staff_id: int, role: str, **kwargs):

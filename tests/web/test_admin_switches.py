@@ -29,14 +29,6 @@ PAGE = "/admin/switches/"
 
 
 @pytest.fixture
-def admin(app, make_staff, clock):
-    """An administrator's browser, signed in on the console."""
-    browser = app.test_client()
-    sign_in(browser, make_staff("admin"), clock)
-    return browser
-
-
-@pytest.fixture
 def ghost(client, agent, alice, clock):
     """A support agent's browser impersonating Alice (Acme)."""
     assert launch_and_redeem(client, agent, clock, alice).redeemed.status_code == 303

@@ -22,13 +22,6 @@ _FLASH = re.compile(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', re.S)
 BODY_TEXT = "The secret body of this mail: do not show it"
 
 
-@pytest.fixture
-def admin(app, make_staff, clock):
-    browser = app.test_client()
-    sign_in(browser, make_staff("admin"), clock)
-    return browser
-
-
 def flashes(response) -> list[str]:
     return [html.unescape(m.strip()) for m in _FLASH.findall(response.text)]
 

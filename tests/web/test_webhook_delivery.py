@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from impersonator.extensions import db
@@ -25,7 +24,7 @@ from tests.support.impersonation import (
     user_id,
 )
 from tests.support.web import sign_in, sign_in_password, submit_code
-from tests.support.webhook_receiver import HOOK, answer, loopback_receiver, types_received, wrong_code
+from tests.support.webhook_receiver import HOOK, answer, types_received, wrong_code
 from tests.support.webhooks import (
     arrivals,
     messages,
@@ -36,17 +35,6 @@ from tests.support.webhooks import (
 )
 
 WORST_WAIT = timedelta(hours=1)  # OUTBOX_RETRY_MAX_SECONDS: every pending message is due after this
-
-
-@pytest.fixture
-def hook_url(httpserver) -> str:
-    return httpserver.url_for(HOOK)
-
-
-@pytest.fixture
-def receiver():
-    """A receiver of our own on 127.0.0.1 that a test may stop and start again (same port)."""
-    yield from loopback_receiver()
 
 
 # --- the signature ---------------------------------------------------------------------------------

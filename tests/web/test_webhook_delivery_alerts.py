@@ -15,12 +15,6 @@ from tests.support.web import GLOBEX, sign_in, sign_in_password, submit_code
 from tests.support.webhook_receiver import HOOK, answer, wrong_code
 from tests.support.webhooks import arrivals, messages, subscribe, work
 
-
-@pytest.fixture
-def hook_url(httpserver) -> str:
-    return httpserver.url_for(HOOK)
-
-
 # --- Slack -----------------------------------------------------------------------------------------
 
 

@@ -10,20 +10,8 @@ from impersonator.extensions import db
 from impersonator.services import audit, webhook_endpoints, webhooks
 from impersonator.services.audit import Actor
 from impersonator.services.errors import InvalidInput
-from tests.support.webhook_receiver import HOOK, answer, loopback_receiver
+from tests.support.webhook_receiver import HOOK, answer
 from tests.support.webhooks import arrivals, messages, subscribe, work
-
-
-@pytest.fixture
-def hook_url(httpserver) -> str:
-    return httpserver.url_for(HOOK)
-
-
-@pytest.fixture
-def receiver():
-    """A receiver of our own on 127.0.0.1 that a test may stop and start again (same port)."""
-    yield from loopback_receiver()
-
 
 PRIVATE_URLS = [
     "http://127.0.0.1/hooks",

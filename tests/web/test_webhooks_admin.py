@@ -25,13 +25,6 @@ _SECRET = re.compile(r'id="webhook-secret"[^>]*>([^<]+)</code>')
 _FLASH = re.compile(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', re.S)
 
 
-@pytest.fixture
-def admin(app, make_staff, clock):
-    browser = app.test_client()
-    sign_in(browser, make_staff("admin"), clock)
-    return browser
-
-
 def post(browser, path: str, data: dict | None = None, **kwargs):
     token = csrf_token(browser.get(PAGE, base_url=CONSOLE).text)
     return browser.post(path, base_url=CONSOLE, data={"csrf_token": token, **(data or {})}, **kwargs)
