@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from impersonator import clock
 from impersonator.extensions import db
+from impersonator.logs import database_problem
 from impersonator.services import audit_chain, delivery, outbox, webhooks
 from impersonator.services.errors import InvalidInput
 
@@ -61,6 +62,7 @@ def audit_anchor(file_path: Path | None, url: str | None) -> None:
     if not file_path and not url:
         raise click.UsageError("Give --file, --url or both.")
     anchor = audit_chain.current_anchor(now=clock.now())
+    db.session.rollback()  # nothing below needs the database: never wait on a receiver in a transaction
     if file_path:
         audit_chain.write_anchor(anchor, file_path)
         click.echo(f"anchor #{anchor.seq} {anchor.hash} written to {file_path}")
@@ -107,11 +109,15 @@ def outbox_work(once: bool) -> None:
     while True:
         try:
             done = delivery.work_once(clock.now(), clock=clock.now)
-        except SQLAlchemyError:
-            # The database may be restarting: keep the worker alive and try again shortly.
-            log.exception("outbox pass failed")
-            db.session.rollback()
+        except SQLAlchemyError as failure:
+            # The database may be restarting or busy: keep the worker alive and try again shortly.
+            log.error("outbox pass failed: %s", database_problem(failure))
             done = outbox.WorkDone()
+        finally:
+            # Between passes the worker holds no transaction and no connection: on SQLite an open
+            # transaction is the write lock (every transaction is BEGIN IMMEDIATE), and with it held
+            # every web request waits out the busy timeout and fails (issue 10).
+            db.session.remove()
         if once:
             click.echo(f"delivered {done.delivered}, retrying {done.retried}, failed {done.failed}")
             return

@@ -8,6 +8,24 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from flask import has_request_context, request
+
+# The WSGI environ key of the request's id (set by faces.HostDispatcher for both faces).
+REQUEST_ID_KEY = "impersonator.request_id"
+
+
+def request_id() -> str | None:
+    """This request's id, or None outside a request."""
+    return request.environ.get(REQUEST_ID_KEY) if has_request_context() else None
+
+
+def database_problem(error: BaseException) -> str:
+    """One line saying what failed in the database, without the SQL or its parameters (which may
+    hold hashes or personal data): `OperationalError: database is locked`."""
+    cause = getattr(error, "orig", None) or error
+    first_line = (str(cause).strip().splitlines() or [""])[0][:200]
+    return f"{type(cause).__name__}: {first_line}" if first_line else type(cause).__name__
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -17,6 +35,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        rid = request_id()
+        if rid:
+            entry["request_id"] = rid
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

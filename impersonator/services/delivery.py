@@ -10,11 +10,12 @@ from impersonator.extensions import db
 from impersonator.models import OutboxMessage
 from impersonator.services import audit, mail, outbox, slack, webhooks
 from impersonator.services.audit import Actor
+from impersonator.services.outbox import Outgoing
 
 SENDERS = {"mail": mail.send, "webhook": webhooks.send, "slack": slack.send}
 
 
-def send(message: OutboxMessage, now: datetime) -> None:
+def send(message: Outgoing, now: datetime) -> None:
     """Deliver one message through the sender of its kind."""
     sender = SENDERS.get(message.kind)
     if sender is None:

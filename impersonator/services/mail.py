@@ -23,7 +23,7 @@ from flask import current_app
 
 from impersonator.models import OutboxMessage
 from impersonator.services import outbox
-from impersonator.services.outbox import DeliveryFailed
+from impersonator.services.outbox import DeliveryFailed, Outgoing
 
 log = logging.getLogger("impersonator.mail")
 
@@ -76,7 +76,7 @@ def build_message(mail: Mail, *, message_id: str, now: datetime) -> EmailMessage
     return message
 
 
-def send(message: OutboxMessage, now: datetime) -> None:
+def send(message: Outgoing, now: datetime) -> None:
     """Deliver one queued mail with the configured backend, or DeliveryFailed."""
     mail = Mail.from_json(message.payload)
     email = build_message(mail, message_id=message.message_id, now=now)

@@ -27,8 +27,6 @@ from impersonator.services.errors import InvalidInput
 log = logging.getLogger("impersonator.outbox")
 LAST_ERROR_MAX = 500
 
-Sender = Callable[[OutboxMessage, datetime], None]
-
 
 class DeliveryFailed(Exception):
     """One attempt did not reach the receiver; the message says why, without secrets."""
@@ -39,6 +37,33 @@ class OutboxMessageNotFound(InvalidInput):
 
     def __init__(self) -> None:
         super().__init__("outbox_message_not_found", "There is no such message.")
+
+
+@dataclass(frozen=True)
+class EndpointSnapshot:
+    """A webhook endpoint as it was when its message was claimed."""
+
+    url: str
+    secret_encrypted: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed message as plain values. Senders get this, not the row: the attempt waits on the
+    network with no transaction open, so a slow receiver never holds a lock (SQLite's write lock
+    under BEGIN IMMEDIATE, a pooled connection on PostgreSQL)."""
+
+    message_id: str
+    kind: str
+    event_type: str
+    destination: str
+    payload: str
+    attempts: int
+    endpoint: EndpointSnapshot | None = None
+
+
+Sender = Callable[[Outgoing, datetime], None]
 
 
 @dataclass(frozen=True)
@@ -100,8 +125,9 @@ def give_up_at(message: OutboxMessage) -> datetime:
 
 
 def due_ids(now: datetime, *, limit: int) -> list[int]:
-    """Pending messages whose next attempt is due, oldest first."""
-    return list(
+    """Pending messages whose next attempt is due, oldest first. Ends its read transaction: a
+    worker that finds nothing and goes to sleep must not sleep inside a transaction."""
+    ids = list(
         db.session.scalars(
             select(OutboxMessage.id)
             .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
@@ -109,6 +135,8 @@ def due_ids(now: datetime, *, limit: int) -> list[int]:
             .limit(limit)
         )
     )
+    db.session.rollback()
+    return ids
 
 
 def claim(message_pk: int, now: datetime) -> bool:
@@ -131,21 +159,42 @@ def claim(message_pk: int, now: datetime) -> bool:
     return claimed.rowcount == 1
 
 
-def attempt(message_pk: int, now: datetime, send: Sender) -> str:
-    """Send one claimed message and record how it went: delivered | retried | failed."""
+def outgoing(message_pk: int) -> Outgoing:
+    """Read one message (and its endpoint) as plain values, then end the read transaction."""
     message = db.session.get(OutboxMessage, message_pk)
+    endpoint = message.endpoint
+    snapshot = Outgoing(
+        message_id=message.message_id,
+        kind=message.kind,
+        event_type=message.event_type,
+        destination=message.destination,
+        payload=message.payload,
+        attempts=message.attempts,
+        endpoint=EndpointSnapshot(endpoint.url, endpoint.secret_encrypted, endpoint.active)
+        if endpoint is not None
+        else None,
+    )
+    db.session.rollback()
+    return snapshot
+
+
+def attempt(message_pk: int, now: datetime, send: Sender) -> str:
+    """Send one claimed message and record how it went: delivered | retried | failed.
+
+    Three steps, and only the first and last touch the database, each in a short transaction of its
+    own: read the message, send it (no transaction open while the receiver is waited on), record."""
+    sending = outgoing(message_pk)
     try:
-        send(message, now)
+        send(sending, now)
     except DeliveryFailed as failure:
         error = str(failure)
     except Exception as failure:  # a bug in one sender must not stop the worker or lose the message
-        log.exception("outbox delivery raised id=%s kind=%s", message.message_id, message.kind)
+        log.exception("outbox delivery raised id=%s kind=%s", sending.message_id, sending.kind)
         error = f"unexpected {type(failure).__name__} while sending"
-        # The sender may have left the session unusable (a failed query): start clean.
-        db.session.rollback()
-        message = db.session.get(OutboxMessage, message_pk)
     else:
         error = None
+    db.session.rollback()  # whatever a sender may have begun: the record starts clean
+    message = db.session.get(OutboxMessage, message_pk)
     if error is None:
         message.status, message.delivered_at, message.last_error = "delivered", now, None
         outcome = "delivered"

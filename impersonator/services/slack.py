@@ -10,7 +10,7 @@ from flask import current_app
 
 from impersonator.models import OutboxMessage
 from impersonator.services import outbox, webhooks
-from impersonator.services.outbox import DeliveryFailed
+from impersonator.services.outbox import DeliveryFailed, Outgoing
 
 
 def escape(text: str) -> str:
@@ -31,7 +31,7 @@ def enqueue(text: str, *, event_type: str, now: datetime) -> OutboxMessage | Non
     return outbox.enqueue("slack", event_type=event_type, destination="slack", payload=payload, now=now)
 
 
-def send(message: OutboxMessage, now: datetime) -> None:
+def send(message: Outgoing, now: datetime) -> None:
     """POST one queued message to the configured incoming webhook."""
     url = current_app.config["SLACK_WEBHOOK_URL"]
     if not url:

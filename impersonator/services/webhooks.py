@@ -28,10 +28,9 @@ import requests
 from flask import current_app
 from requests.adapters import HTTPAdapter
 
-from impersonator.models import OutboxMessage
 from impersonator.services import secret_box
 from impersonator.services.errors import InvalidInput
-from impersonator.services.outbox import DeliveryFailed
+from impersonator.services.outbox import DeliveryFailed, Outgoing
 
 SECRET_PREFIX = "whsec_"  # noqa: S105  (the Standard Webhooks prefix, not a secret)
 URL_MAX = 2000
@@ -131,7 +130,7 @@ def _addresses(hostname: str, port: int) -> list[Address]:
     return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
 
 
-def send(message: OutboxMessage, now: datetime) -> None:
+def send(message: Outgoing, now: datetime) -> None:
     """POST one queued event to its endpoint, signed for this attempt; DeliveryFailed unless 2xx."""
     endpoint = message.endpoint
     if endpoint is None:

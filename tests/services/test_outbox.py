@@ -165,6 +165,32 @@ def test_i10_a_sender_that_breaks_the_database_session_loses_nothing(app, clock)
     assert message.last_error.startswith("unexpected ")
 
 
+def test_the_worker_holds_no_transaction_while_it_waits_on_a_receiver(app, clock):
+    """DESIGN §8: nothing holds a transaction while it waits. On SQLite every transaction is BEGIN
+    IMMEDIATE, so a transaction open during a slow send would hold the write lock for every page."""
+    queue(app, clock.now())
+    queue(app, clock.now(), event_type="impersonation.started")
+    open_during_send = []
+
+    def slow_receiver(message, now):
+        open_during_send.append(db.session().in_transaction())
+        if db.engine.dialect.name == "sqlite":  # another process can take the write lock meanwhile
+            with db.engine.connect() as other:
+                other.exec_driver_sql("PRAGMA busy_timeout = 0")
+                other.exec_driver_sql("UPDATE outbox_message SET last_error = NULL WHERE 0")
+                other.commit()
+
+    assert work(app, clock.now(), slow_receiver).delivered == 2
+    assert open_during_send == [False, False]
+
+
+def test_an_idle_pass_ends_its_transaction(app, clock):
+    """The worker's poll finds nothing and sleeps: it must not sleep inside a transaction (issue 10)."""
+    with app.app_context():
+        assert outbox.work_once(clock.now(), Receiver()).total == 0
+        assert not db.session().in_transaction()
+
+
 def test_i10_a_worker_that_dies_mid_attempt_leaves_the_message_to_be_claimed_again(app, clock):
     pk = queue(app, clock.now())
     with app.app_context():
