@@ -25,6 +25,9 @@ from impersonator.services.passwords import hash_password
 from impersonator.services.staff_admin import create_staff
 from tests.support.postgres import PostgresServer, PostgresUnavailable
 
+# Chromium for tests/browser and tests/shipped: one browser per session, shared.
+pytest_plugins = ["tests.support.browser"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 MIGRATIONS = str(ROOT / "migrations")
 

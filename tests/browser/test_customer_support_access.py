@@ -17,7 +17,8 @@ from impersonator.extensions import db
 from impersonator.models import Staff
 from impersonator.services import secret_box, totp
 from impersonator.services.demo import CUSTOMER_PASSWORD, seed_demo, staff_password
-from tests.browser.conftest import CONSOLE_HOST, TIMEOUT_MS, LiveServer, artifact_path
+from tests.browser.conftest import LiveServer
+from tests.support.browser import CONSOLE_HOST, TIMEOUT_MS, artifact_path
 from tests.support.impersonation import the_impersonation, user_id
 from tests.support.records import audit_events
 

@@ -16,7 +16,8 @@ from impersonator.extensions import db
 from impersonator.models import Staff
 from impersonator.services import secret_box, totp
 from impersonator.services.demo import DEMO_PROJECTS, seed_demo, staff_password
-from tests.browser.conftest import ACME_HOST, CONSOLE_HOST, LiveServer, artifact_path
+from tests.browser.conftest import LiveServer
+from tests.support.browser import ACME_HOST, CONSOLE_HOST, artifact_path
 from tests.support.impersonation import READ_ONLY_MESSAGE, ghost_requests, the_impersonation, user_id
 
 pytestmark = pytest.mark.browser

@@ -15,7 +15,8 @@ from impersonator.extensions import db
 from impersonator.services import secret_box, totp
 from impersonator.services.audit import Actor
 from impersonator.services.staff_admin import create_staff
-from tests.browser.conftest import CONSOLE_HOST, ConsoleLine, LiveServer, artifact_path
+from tests.browser.conftest import LiveServer
+from tests.support.browser import CONSOLE_HOST, ConsoleLine, artifact_path
 from tests.support.records import audit_actions, staff_row, staff_sessions
 
 pytestmark = pytest.mark.browser
