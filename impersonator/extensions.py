@@ -32,6 +32,12 @@ staff_login.session_protection = None
 customer_login.session_protection = None
 
 
+# How long a SQLite statement waits for another connection's write lock. Writes here take
+# milliseconds; a lock held longer is a bug or an outage, and the person waiting should see the 503
+# page within a few seconds rather than stare at a spinner.
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
 @event.listens_for(Engine, "connect")
 def _configure_sqlite(dbapi_connection, _record) -> None:
     """SQLite is the development database: enforce foreign keys, wait for locks, take the write
@@ -48,7 +54,7 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.execute("PRAGMA busy_timeout = 10000")
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode = WAL")
     # With WAL, NORMAL stays consistent after a crash and only skips an fsync per commit.
     cursor.execute("PRAGMA synchronous = NORMAL")

@@ -9,11 +9,15 @@ check on any other, whatever name it is sent under.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable, Iterable
 
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
+from werkzeug.utils import redirect
+
+from impersonator.logs import REQUEST_ID_KEY
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -27,18 +31,39 @@ def hostname_of(host_header: str) -> str:
 
 
 class HostDispatcher:
-    """WSGI middleware choosing the face by the Host header."""
+    """WSGI middleware choosing the face by the Host header; it also gives every request its id.
 
-    def __init__(self, console_host: str, console: WSGIApp, tenant: WSGIApp) -> None:
+    `redirect_hosts` (development only) are names a newcomer may type instead of the console's,
+    such as `127.0.0.1` and `localhost`: they are sent to `console_home` rather than answered 404."""
+
+    def __init__(
+        self,
+        console_host: str,
+        console: WSGIApp,
+        tenant: WSGIApp,
+        *,
+        redirect_hosts: Iterable[str] = (),
+        console_home: str = "",
+    ) -> None:
         self.console_host = console_host.lower()
         self.console = console
         self.tenant = tenant
+        self.redirect_hosts = frozenset(host.lower() for host in redirect_hosts)
+        self.console_home = console_home
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        rid = environ[REQUEST_ID_KEY] = secrets.token_hex(8)
+
+        def start_with_id(status: str, headers: list, exc_info=None):
+            headers.append(("X-Request-Id", rid))
+            return start_response(status, headers, exc_info)
+
         # The Host header only: a request without one is never the console (the tenant face 404s it).
         host = hostname_of(environ.get("HTTP_HOST") or "")
+        if host in self.redirect_hosts:
+            return redirect(self.console_home)(environ, start_with_id)
         face = self.console if host == self.console_host else self.tenant
-        return face(environ, start_response)
+        return face(environ, start_with_id)
 
 
 class HostBoundSessionInterface(SecureCookieSessionInterface):

@@ -4,15 +4,19 @@ redirects and the client's address."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, render_template, request
+from flask import Flask, Response, current_app, g, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import NoInspectionAvailable, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from impersonator import clock
 from impersonator.extensions import db
+from impersonator.logs import database_problem, request_id
 from impersonator.services.errors import DomainError, Locked
 from impersonator.services.validation import unreadable_character
 
@@ -74,12 +78,56 @@ def refusal_headers(refused: DomainError) -> dict[str, str]:
     return {}
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who is signed in, as plain values read when they were loaded: what an error page may show."""
+
+    name: str
+    role: str | None = None  # staff only
+
+
+def remember_viewer(name: str, role: str | None = None) -> None:
+    """Called by each face's sign-in loader, so an error page can name the person without a query."""
+    g.viewer = Viewer(name, role)
+
+
+def _loaded_attribute(row: object, name: str) -> Any:
+    """`row.name` if this request has it loaded already, else None: never a query."""
+    if row is None:
+        return None
+    try:
+        return sa_inspect(row).dict.get(name)
+    except NoInspectionAvailable:
+        return None
+
+
 def error_page(code: int, message: str | None = None, title: str | None = None) -> tuple[str, int]:
-    """The friendly page for an HTTP error, with the face's own layout."""
+    """The friendly page for an HTTP error, in the face's colours. It never touches the database:
+    it is rendered without the faces' context processors (Flask-Login's loads the signed-in person)
+    from values this request already holds, so it answers even when the database is what failed."""
     default_title, default_message = ERROR_TEXT.get(code, ERROR_TEXT[500])
-    return render_template(
-        "shared/error.html", code=code, title=title or default_title, message=message or default_message
-    ), code
+    ghost = g.get("impersonation")  # the ghost guard's plain Ghost: it names the account's user
+    template = current_app.jinja_env.get_template("shared/error.html")
+    body = template.render(
+        code=code,
+        title=title or default_title,
+        message=message or default_message,
+        viewer=g.get("viewer") or (Viewer(ghost.user_name) if ghost else None),
+        ghost=ghost,
+        site_name=_loaded_attribute(g.get("tenant"), "name"),
+        request_id=request_id(),
+        now=clock.now(),
+    )
+    return body, code
+
+
+def _rollback() -> None:
+    """End the failed request's transaction; a dead connection is the pool's to replace. Handlers
+    call it after drawing the page, whose values (the tenant's name) a rollback would expire."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        db.session.close()
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -87,32 +135,43 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        db.session.rollback()
-        return error_page(
+        page = error_page(
             400, "This form has expired or was not sent from this site. Reload the page and try again."
         )
+        _rollback()
+        return page
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
-        db.session.rollback()
         response = error.get_response()
         body, code = error_page(error.code)
+        _rollback()
         # Keep headers such as Allow (405) and Retry-After (429).
         headers = {k: v for k, v in response.headers.items() if k in ("Allow", "Retry-After")}
         return body, code, headers
 
     @app.errorhandler(SQLAlchemyError)
     def database_error(error: SQLAlchemyError):
-        db.session.rollback()
-        app.logger.exception("database error")
-        return error_page(503)
+        # One line, with the request id the page shows: the traceback says nothing a person can act
+        # on when the database is locked or gone, and buries the line that does in the terminal.
+        g.database_unavailable = True  # after-request hooks must not try to write either
+        app.logger.error("database unavailable: %s", database_problem(error))
+        page = error_page(503)
+        _rollback()
+        return page
 
     @app.errorhandler(500)
     def internal_error(error):
-        db.session.rollback()
-        return error_page(500)
+        page = error_page(500)
+        _rollback()
+        return page
+
+
+def database_available() -> bool:
+    """False once this request has met a database error (its after-request hooks skip writes)."""
+    return not g.get("database_unavailable", False)
 
 
 def content_security_policy(*form_targets: str) -> str:

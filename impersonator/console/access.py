@@ -14,7 +14,7 @@ from impersonator.extensions import staff_login
 from impersonator.models import Staff
 from impersonator.services import staff_sessions
 from impersonator.services.roles import Permission, allows
-from impersonator.web import is_public
+from impersonator.web import is_public, remember_viewer
 
 SESSION_TOKEN_KEY = "console_sid"  # noqa: S105  (a session key name)
 
@@ -48,15 +48,16 @@ NAVIGATION: tuple[tuple[str, str, Permission | None], ...] = (
 )
 
 
-def navigation() -> list[tuple[str, str]]:
-    """For templates: the (endpoint, label) links the signed-in staff member may follow."""
-    if not current_user.is_authenticated:
-        return []
+def navigation(role: str | None = None) -> list[tuple[str, str]]:
+    """For templates: the (endpoint, label) links the signed-in staff member (or `role`) may follow."""
+    if role is None:
+        if not current_user.is_authenticated:
+            return []
+        role = current_user.role
     return [
         (endpoint, label)
         for endpoint, label, permission in NAVIGATION
-        if endpoint in current_app.view_functions
-        and (permission is None or allows(current_user.role, permission))
+        if endpoint in current_app.view_functions and (permission is None or allows(role, permission))
     ]
 
 
@@ -78,7 +79,10 @@ def load_signed_in_staff(_request) -> Staff | None:
     """The staff member behind this request's server-side session, checked on every request."""
     row = staff_sessions.resolve(session.get(SESSION_TOKEN_KEY), now=clock.now())
     g.staff_session = row
-    return row.staff if row else None
+    if row is None:
+        return None
+    remember_viewer(row.staff.name, row.staff.role)
+    return row.staff
 
 
 @staff_login.unauthorized_handler

@@ -12,19 +12,25 @@ from impersonator.faces import hostname_of
 from impersonator.models import User
 from impersonator.services import customer_auth, tenants
 from impersonator.tenant.ghost import GHOST_KEY, read_ghost_session
-from impersonator.web import is_public
+from impersonator.web import is_public, remember_viewer
 
 SESSION_KEY = "customer"
 
 
 def resolve_tenant():
-    """Before every tenant request: the host must be a registered tenant domain."""
+    """Before every tenant request: the host must be a registered tenant domain.
+
+    Static files (the stylesheet, the banner's countdown) are the same for every host and hold
+    nothing of anyone's: they are served without the tenant lookup, so they need no database and
+    the 503 page keeps its styles while the database is down."""
+    g.tenant = None
+    if request.endpoint == "static":
+        return None
     hostname = hostname_of(request.host)
     # In a ghost session, the tenant comes in the same query as the impersonation that the ghost
     # guard checks next: one round trip less on every ghost request.
     tenant = read_ghost_session(hostname) if session.get(GHOST_KEY) else tenants.tenant_for_host(hostname)
     if tenant is None:
-        g.tenant = None
         abort(404)
     g.tenant = tenant
     return None
@@ -44,8 +50,12 @@ def load_signed_in_customer(_request) -> User | None:
     if tenant is None:  # an error page drawn before (or instead of) tenant resolution
         return None
     if g.get("impersonation") is not None:  # the ghost sees the account as its user (subject)
-        return g.ghost_user
-    return customer_auth.signed_in_user(tenant, session.get(SESSION_KEY) or {}, now=clock.now())
+        user = g.ghost_user
+    else:
+        user = customer_auth.signed_in_user(tenant, session.get(SESSION_KEY) or {}, now=clock.now())
+    if user is not None:
+        remember_viewer(user.name)
+    return user
 
 
 def start_customer_session(user: User) -> None:

@@ -18,7 +18,7 @@ from impersonator.models import Tenant
 from impersonator.services import ghost as ghost_sessions
 from impersonator.services.ghost import Ghost, ImpersonationEnded
 from impersonator.services.links import console_url
-from impersonator.web import content_security_policy, error_page
+from impersonator.web import content_security_policy, database_available, error_page
 
 GHOST_KEY = "ghost"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -59,7 +59,7 @@ def read_ghost_session(hostname: str) -> Tenant | None:
 def guard():
     """Before every tenant request: is there a ghost session, and may it go on?"""
     g.impersonation = None
-    if not session.get(GHOST_KEY):
+    if not session.get(GHOST_KEY) or request.endpoint == "static":  # files, not the account's pages
         return None
     # Read with the tenant by access.resolve_tenant, which runs first (without it: KeyError, a 500).
     impersonation_id, found = g.pop("ghost_session")
@@ -96,7 +96,7 @@ def allow_end_redirect(response):
 def log_request(response):
     """After every ghost request: method, path, status and time, against the impersonation."""
     ghost = current_impersonation()
-    if ghost is not None:
+    if ghost is not None and database_available():
         ghost_sessions.record_request(
             ghost.impersonation_id,
             method=request.method,

@@ -116,9 +116,7 @@ def customer_action(path: str, data: dict) -> Callable[[Bed], Case]:
         assert (
             sign_in_customer(bed.client, ACME, "alice@acme.example", "customer password").status_code == 303
         )
-        return Case(
-            ACME, path, "/account/" if path.startswith("/account") else "/", data, accepted_status=303
-        )
+        return Case(ACME, path, "/account" if path.startswith("/account") else "/", data, accepted_status=303)
 
     return build
 

@@ -1,0 +1,272 @@
+"""DESIGN §8, I11: error pages never touch the database.
+
+With the database locked (SQLite: another connection holds the write lock) or gone (PostgreSQL:
+its server stopped), every page of both faces, whoever asks (nobody, a staff member, a customer, a
+ghost), answers the styled 503 page within a few seconds, naming the request id of its
+`X-Request-Id` header, and the app logs one line saying so. Under the old bug the 503 page loaded
+the signed-in person again from the database: a bare 500, after the busy timeout a second time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import sys
+import time
+from typing import NamedTuple
+
+import pytest
+
+from impersonator import create_app, extensions
+from impersonator.logs import JsonFormatter
+from tests.conftest import _dispose, config_for, migrate_to_head, missing_real_part
+from tests.support.customer import CUSTOMER_PASSWORD, ghost_in, sign_in_as, staff_browser
+from tests.support.impersonation import BANNER, END_PATH
+from tests.support.postgres import PostgresServer, PostgresUnavailable
+from tests.support.web import ACME, CONSOLE, csrf_token
+
+BUSY_TIMEOUT_MS = 100
+STYLESHEET = '<link rel="stylesheet" href="/static/css/app.css">'
+TITLE = "<h1>Temporarily unavailable</h1>"
+
+
+class LockedSqlite:
+    """A SQLite file of this test's own, whose write lock another connection takes and gives back.
+    Every transaction of the app is BEGIN IMMEDIATE, so its reads wait for the lock too."""
+
+    bound = 2.0  # seconds per request: twenty busy timeouts (the old bug took 20-30 s)
+    recovers = True
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        self.holder: sqlite3.Connection | None = None
+
+    def begin(self) -> None:
+        self.holder = sqlite3.connect(self.path, isolation_level=None)
+        self.holder.execute("BEGIN IMMEDIATE")
+
+    def end(self) -> None:
+        if self.holder is not None:
+            self.holder.close()  # rolls back: the lock is free
+            self.holder = None
+
+
+class StoppedPostgres:
+    """A throwaway PostgreSQL server of this test's own (the session's server stays up for the
+    other tests), stopped with `-m immediate`: it does not come back."""
+
+    bound = 5.0
+    recovers = False
+
+    def __init__(self, server: PostgresServer) -> None:
+        self.server = server
+        self.running = True
+        self.url = server.url("outage")  # created by the fixture, which stops the server if that fails
+
+    def begin(self) -> None:
+        self.end()
+
+    def end(self) -> None:
+        if self.running:  # PostgresServer.stop() raises once its data directory is gone
+            self.running = False
+            self.server.stop()
+
+
+@pytest.fixture(params=["sqlite_locked", pytest.param("postgres_stopped", marks=pytest.mark.postgres)])
+def outage(request, tmp_path, monkeypatch):
+    if request.param == "sqlite_locked":
+        # Read by each new connection: the app below opens its first one after this.
+        monkeypatch.setattr(extensions, "SQLITE_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS)
+        made = LockedSqlite(tmp_path / "outage.sqlite3")
+    else:
+        try:
+            server = PostgresServer.start()
+        except PostgresUnavailable as problem:
+            missing_real_part(str(problem))
+        made = StoppedPostgres(server)
+    try:
+        if isinstance(made, StoppedPostgres):
+            made.server.create_database("outage")
+        migrate_to_head(made.url)
+        yield made
+    finally:
+        made.end()
+
+
+@pytest.fixture
+def app(outage):
+    """This module's app, on the outage's own database (it shadows tests/conftest.py's `app`)."""
+    # As in production: an exception the 503 handler fails to answer goes to the 500 handler.
+    app = create_app(config_for(outage.url, PROPAGATE_EXCEPTIONS=False))
+    yield app
+    _dispose(app)
+
+
+class Visit(NamedTuple):
+    who: str
+    browser: object
+    method: str
+    base: str
+    path: str
+    data: dict | None = None
+    needs_database: bool = True
+
+
+def get_pages(face) -> list[tuple[str, bool]]:
+    """(address, public) of every GET page of a face but its static files, ids filled with 1."""
+    return sorted(
+        (
+            rule.build(dict.fromkeys(rule.arguments, 1))[1],
+            getattr(face.view_functions[rule.endpoint], "public", False),
+        )
+        for rule in face.url_map.iter_rules()
+        if "GET" in rule.methods and rule.endpoint != "static"
+    )
+
+
+def timed(visit: Visit):
+    started = time.perf_counter()
+    response = visit.browser.open(visit.path, method=visit.method, base_url=visit.base, data=visit.data)
+    return response, time.perf_counter() - started
+
+
+def problems(visit: Visit, response, elapsed: float, bound: float) -> list[str]:
+    """What is wrong with this answer during the outage (nothing: an empty list)."""
+    found, text, status = [], response.text, response.status_code
+    request_id = response.headers.get("X-Request-Id")
+    if elapsed >= bound:
+        found.append(f"took {elapsed:.1f} s")
+    if status != 503 and (visit.needs_database or status >= 500):
+        found.append(f"answered {status}")
+    if status == 503 and TITLE not in text:
+        found.append("no 'Temporarily unavailable'")
+    if status >= 400 and (STYLESHEET not in text or f"request id <code>{request_id}</code>" not in text):
+        found.append("not the styled error page with its request id")
+    if "Traceback" in text:
+        found.append("a traceback")
+    return [f"{visit.who} {visit.method} {visit.base}{visit.path}: {problem}" for problem in found]
+
+
+def test_i11_error_pages_never_touch_the_database(app, outage, tenants, alice, make_staff, clock):
+    admin = make_staff("admin")
+    anonymous, customer = app.test_client(), app.test_client()
+    staff = staff_browser(app, admin, clock)
+    sign_in_as(customer, "alice@acme.example")
+    ghost = ghost_in(app, make_staff("support"), clock, alice)
+    # The forms' tokens, read while the database answers (the console checks them before anything).
+    console_token = csrf_token(anonymous.get("/sign-in", base_url=CONSOLE).text)
+    tenant_token = csrf_token(anonymous.get("/sign-in", base_url=ACME).text)
+    staff_token = csrf_token(staff.get("/", base_url=CONSOLE).text)
+    customer_token = csrf_token(customer.get("/", base_url=ACME).text)
+    ghost_page = ghost.get("/", base_url=ACME)
+    assert BANNER in ghost_page.text
+    ghost_token = csrf_token(ghost_page.text)
+
+    # On the console, a page behind sign-in needs the database for a signed-in staff member only (an
+    # anonymous browser is sent to the sign-in form, which needs none). Every tenant page needs its tenant.
+    visits = [
+        Visit(who, browser, "GET", CONSOLE, path, needs_database=who == "staff" and not public)
+        for path, public in get_pages(app)
+        for who, browser in (("anonymous", anonymous), ("staff", staff))
+    ]
+    visits += [
+        Visit(who, browser, "GET", ACME, path)
+        for path, _ in get_pages(app.extensions["impersonator.tenant_app"])
+        for who, browser in (("anonymous", anonymous), ("customer", customer), ("ghost", ghost))
+    ]
+    sign_in_form = {"email": admin.email, "password": admin.password, "csrf_token": console_token}
+    visits += [
+        Visit("anonymous", anonymous, "POST", CONSOLE, "/sign-in", sign_in_form),
+        Visit("staff", staff, "POST", CONSOLE, "/sign-out", {"csrf_token": staff_token}),
+        Visit(
+            "anonymous",
+            anonymous,
+            "POST",
+            ACME,
+            "/sign-in",
+            {"email": "alice@acme.example", "password": CUSTOMER_PASSWORD, "csrf_token": tenant_token},
+        ),
+        Visit(
+            "customer", customer, "POST", ACME, "/projects", {"name": "Outage", "csrf_token": customer_token}
+        ),
+        Visit("ghost", ghost, "POST", ACME, END_PATH, {"csrf_token": ghost_token}),
+    ]
+
+    found, ghost_answers = [], []
+    outage.begin()
+    try:
+        for visit in visits:
+            try:
+                response, elapsed = timed(visit)
+            except Exception as error:  # out of every handler: the server's bare 500
+                found.append(f"{visit.who} {visit.method} {visit.base}{visit.path}: raised {error!r:.80}")
+                continue
+            found += problems(visit, response, elapsed, outage.bound)
+            if visit.who == "ghost":
+                ghost_answers.append(response.text)
+        # The console's stylesheet needs no database (the tenant's: the test below).
+        static = anonymous.get("/static/css/app.css", base_url=CONSOLE)
+        assert static.status_code == 200
+        static.close()
+    finally:
+        outage.end()
+
+    assert not found, "\n".join(found)
+    # No banner on the ghost's 503: the first query of a tenant request reads the tenant together
+    # with the ghost session, so when the database is away nobody knows (yet) who is impersonating.
+    assert not any(BANNER in text for text in ghost_answers)
+    if outage.recovers:
+        assert staff.get("/", base_url=CONSOLE).status_code == 200
+        assert customer.get("/", base_url=ACME).status_code == 200
+        assert BANNER in ghost.get("/", base_url=ACME).text
+
+
+def test_i11_the_tenant_stylesheet_needs_no_database(app, outage, tenants):
+    """The 503 page keeps its styles: static files are served without the tenant lookup."""
+    outage.begin()
+    try:
+        responses = [
+            app.test_client().get(path, base_url=ACME)
+            for path in ("/static/css/app.css", "/static/js/ghost-countdown.js")
+        ]
+        for response in responses:
+            response.close()
+    finally:
+        outage.end()
+    assert [response.status_code for response in responses] == [200, 200]
+
+
+def json_log_handler() -> logging.Handler:
+    [handler] = [
+        handler
+        for handler in logging.getLogger("impersonator").handlers
+        if isinstance(handler.formatter, JsonFormatter)
+    ]
+    return handler
+
+
+def test_i11_a_database_outage_logs_one_line_with_the_request_id(
+    app, outage, make_staff, clock, capsys, monkeypatch
+):
+    staff = staff_browser(app, make_staff("support"), clock)
+    # The handler keeps the sys.stdout of the first create_app of the session: point it at capsys's.
+    monkeypatch.setattr(json_log_handler(), "stream", sys.stdout)
+    capsys.readouterr()
+    outage.begin()
+    try:
+        response = staff.get("/", base_url=CONSOLE)
+    finally:
+        outage.end()
+    out = capsys.readouterr().out
+
+    assert response.status_code == 503
+    [line] = out.splitlines()
+    entry = json.loads(line)
+    assert entry["level"] == "error"
+    assert entry["logger"] == "impersonator"
+    assert entry["message"].startswith("database unavailable: OperationalError: ")
+    assert entry["request_id"] == response.headers["X-Request-Id"]
+    assert "exception" not in entry
+    assert "Traceback" not in out
