@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app app
 export IMPERSONATOR_ENV ?= development
 
-.PHONY: run test lint format bench system-deps clean
+.PHONY: run codes test lint format bench system-deps clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -13,13 +13,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# Migrate, seed, then the web server and the outbox worker side by side (mail lands in
+# instance/mail/). tests/shipped/ starts the product with this same launcher.
 run: $(VENV)/.installed
-	mkdir -p instance
-	$(FLASK) db upgrade
-	$(FLASK) seed-demo
-	@# The outbox worker runs beside the web server and stops with it (mail lands in instance/mail/).
-	@$(FLASK) outbox work & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
-		$(FLASK) run --host 127.0.0.1 --port 5000
+	@$(PY) scripts/launch.py dev
+
+# Each demo staff member's TOTP code, now and next (development only).
+codes: $(VENV)/.installed
+	@$(FLASK) demo-codes
 
 # PostgreSQL server binaries and Debian's Chromium: installed with apt-get when missing and root.
 system-deps:

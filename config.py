@@ -1,8 +1,9 @@
 """Configuration classes. The environment is read here and nowhere else.
 
-Pick a class with ``IMPERSONATOR_ENV`` (``development``, ``testing``, ``production``). The default is
-production, so a forgotten variable fails closed: production refuses to start without a secret key
-and a database URL.
+Pick a class with ``IMPERSONATOR_ENV`` (``development``, ``testing``, ``production``). Without it, a
+checkout where `make run` ran is development (``instance/environment``); anything else is production,
+so a forgotten variable fails closed: production refuses to start without a secret key and a
+database URL.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
-INSTANCE_DIR = BASE_DIR / "instance"
+# The development database, its mail and the `make run` mark live here (`make run`: instance/).
+INSTANCE_DIR = Path(os.environ.get("IMPERSONATOR_INSTANCE") or BASE_DIR / "instance")
 
 
 class ConfigError(RuntimeError):
@@ -66,6 +68,8 @@ class Config:
     # Scheme and port used to build links between faces (never taken from the request, DESIGN I8).
     PUBLIC_SCHEME = env_str("PUBLIC_SCHEME", "https")
     PUBLIC_PORT = env_int("PUBLIC_PORT", 0)
+    # Hosts answered with a redirect to the console instead of 404 (development: what a newcomer types).
+    REDIRECT_TO_CONSOLE_HOSTS: tuple[str, ...] = ()
     # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
     TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
@@ -171,6 +175,8 @@ class DevelopmentConfig(Config):
     SQLALCHEMY_DATABASE_URI = env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'impersonator.sqlite3'}")
     PUBLIC_SCHEME = env_str("PUBLIC_SCHEME", "http")
     PUBLIC_PORT = env_int("PUBLIC_PORT", 5000)
+    # The dev server prints "Running on http://127.0.0.1:5000": that address leads to the console.
+    REDIRECT_TO_CONSOLE_HOSTS = ("127.0.0.1", "localhost")
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
     SECURITY_HSTS = env_bool("SECURITY_HSTS", False)
     AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY", "development-only-audit-key-never-use-in-production")
@@ -187,6 +193,7 @@ class TestingConfig(DevelopmentConfig):
     SQLALCHEMY_DATABASE_URI = env_str("TEST_DATABASE_URL", "sqlite://")
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # noqa: S105  (a method name, tests only)
     PUBLIC_PORT = 0
+    REDIRECT_TO_CONSOLE_HOSTS = ()  # tests that want the redirect turn it on
     AUDIT_HMAC_KEY = "testing-audit-key"
     MAIL_BACKEND = "file"
     MAIL_DIR = env_str("TEST_MAIL_DIR", str(INSTANCE_DIR / "test-mail"))
@@ -221,9 +228,25 @@ CONFIGS: dict[str, type[Config]] = {
 }
 
 
+# `make run` writes "development" here, so `flask …` commands typed in that checkout (the ones the
+# pages print) run in development without an environment variable to guess.
+CHECKOUT_ENV_FILE = INSTANCE_DIR / "environment"
+
+
+def checkout_environment() -> str | None:
+    """`development` in a `make run` checkout, else None. Nothing else is honoured from the file,
+    so it can never weaken production below what the environment asks for."""
+    try:
+        marked = CHECKOUT_ENV_FILE.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return "development" if marked == "development" else None
+
+
 def config_from_environment() -> type[Config]:
-    """The configuration class named by IMPERSONATOR_ENV (default: production)."""
-    name = env_str("IMPERSONATOR_ENV", "production").lower()
+    """The configuration class named by IMPERSONATOR_ENV; else development in a `make run` checkout;
+    else production, which refuses to start without its secrets."""
+    name = (env_str("IMPERSONATOR_ENV") or checkout_environment() or "production").lower()
     try:
         return CONFIGS[name]
     except KeyError as exc:

@@ -12,11 +12,12 @@ from pathlib import Path
 from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import Config, config_from_environment
+from config import INSTANCE_DIR, Config, config_from_environment
 from impersonator import clock, models  # noqa: F401  (models: registers every table on db.metadata)
 from impersonator.extensions import csrf, customer_login, db, migrate, staff_login
 from impersonator.faces import HostBoundSessionInterface, HostDispatcher
 from impersonator.logs import configure_logging
+from impersonator.services import links
 from impersonator.web import register_error_handlers, register_security_headers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,15 @@ def create_app(config: type[Config] | None = None) -> Flask:
     configure_logging(config.LOG_LEVEL)
     console = build_face("console", config)
     tenant = build_face("tenant", config)
-    dispatcher = HostDispatcher(config.CONSOLE_HOST, console=console.wsgi_app, tenant=tenant)
+    with console.app_context():
+        console_home = links.console_url("/")
+    dispatcher = HostDispatcher(
+        config.CONSOLE_HOST,
+        console=console.wsgi_app,
+        tenant=tenant,
+        redirect_hosts=config.REDIRECT_TO_CONSOLE_HOSTS,
+        console_home=console_home,
+    )
     proxies = config.TRUSTED_PROXY_COUNT
     console.wsgi_app = (
         ProxyFix(dispatcher, x_for=proxies, x_proto=proxies, x_host=proxies) if proxies else dispatcher
@@ -46,7 +55,7 @@ def build_face(face: str, config: type[Config]) -> Flask:
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
-        instance_path=str(ROOT / "instance"),
+        instance_path=str(INSTANCE_DIR),
     )
     app.config.from_object(config)
     app.config["FACE"] = face
@@ -132,6 +141,11 @@ def register_template_globals(app: Flask, face: str) -> None:
 
         app.jinja_env.globals["can"] = can
         app.jinja_env.globals["navigation"] = navigation
+        # The commands pages print, as they are typed where the console runs: in a `make run`
+        # checkout the venv's own flask (config.py then picks development by itself).
+        app.jinja_env.globals["flask_command"] = (
+            ".venv/bin/flask" if app.config["ENV_NAME"] == "development" else "flask"
+        )
     else:
         from impersonator.tenant.ghost import current_impersonation
 

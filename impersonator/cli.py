@@ -3,6 +3,8 @@ the outbox worker are in cli_oversight.py)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
@@ -19,6 +21,7 @@ CLI_ACTOR = Actor.system("cli")
 def register(app: Flask) -> None:
     app.cli.add_command(staff)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(demo_codes)
     app.cli.add_command(impersonation)
     app.cli.add_command(cli_oversight.audit)
     app.cli.add_command(cli_oversight.outbox_group)
@@ -109,13 +112,17 @@ def staff_list() -> None:
         click.echo(f"{member.email:40} {member.role:13} {state:9} {enrolled:12} {member.name}")
 
 
+def _development_only(command: str) -> None:
+    if current_app.config["ENV_NAME"] not in ("development", "testing"):
+        raise click.ClickException(f"{command} only runs in development (IMPERSONATOR_ENV=development).")
+
+
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo() -> None:
     """Create demo tenants, customers and staff (development only) and print the sign-ins."""
+    _development_only("seed-demo")
     config = current_app.config
-    if config["ENV_NAME"] not in ("development", "testing"):
-        raise click.ClickException("seed-demo only runs in development (IMPERSONATOR_ENV=development).")
     now = clock.now()
     accounts = demo.seed_demo(now=now, issuer=config["TOTP_ISSUER"])
     port = f":{config['PUBLIC_PORT']}" if config["PUBLIC_PORT"] else ""
@@ -140,7 +147,29 @@ def seed_demo() -> None:
         else:
             click.echo(f"  {'':13} no authenticator yet: enrols at the first sign-in")
     click.echo("")
-    click.echo("A code at any time:  .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('SECRET').now())\"")
+    click.echo("Codes at any time, now and next:  make codes")
+
+
+@click.command("demo-codes")
+@with_appcontext
+def demo_codes() -> None:
+    """Print each demo staff member's TOTP code now and next (development only).
+
+    Each 30-second code is accepted once per staff member, sign-in and step-up alike, so starting an
+    impersonation needs a code other than the one that signed in: the next one, once its step begins."""
+    _development_only("demo-codes")
+    now = clock.now()
+    left = totp.STEP_SECONDS - int(now.timestamp()) % totp.STEP_SECONDS
+    accounts = [a for a in demo.demo_staff(issuer=current_app.config["TOTP_ISSUER"]) if a.totp_secret]
+    if not accounts:
+        raise click.ClickException("No demo staff with an authenticator yet: run `make run` first.")
+    click.echo(f"TOTP codes: 'now' for {left} more seconds, then 'next' (each code works once).")
+    for account in accounts:
+        upcoming = now + timedelta(seconds=totp.STEP_SECONDS)
+        click.echo(
+            f"  {account.role:13} {account.email:34} now {totp.code_at(account.totp_secret, now)}"
+            f"   next {totp.code_at(account.totp_secret, upcoming)}"
+        )
 
 
 @click.group(cls=AppGroup)

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+import config
 from config import (
     ConfigError,
     DevelopmentConfig,
@@ -128,8 +129,9 @@ def test_unknown_environment_is_refused(monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["", "production", "PRODUCTION"])
-def test_environment_defaults_to_production(monkeypatch, name):
-    """A forgotten IMPERSONATOR_ENV fails closed."""
+def test_environment_defaults_to_production(monkeypatch, tmp_path, name):
+    """A forgotten IMPERSONATOR_ENV fails closed (outside a `make run` checkout: see below)."""
+    monkeypatch.setattr(config, "CHECKOUT_ENV_FILE", tmp_path / "no-mark-here")
     monkeypatch.setenv("IMPERSONATOR_ENV", name)
     assert config_from_environment() is ProductionConfig
 
@@ -151,3 +153,36 @@ def test_i8_production_session_cookies_are_host_only():
     assert {"secure", "httponly", "samesite"} <= attributes.keys()
     assert attributes.get("path") == "/"
     assert "domain" not in attributes
+
+
+# --- a `make run` checkout ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def checkout_file(tmp_path, monkeypatch):
+    """Where `make run` marks its checkout, moved to a temp folder; no IMPERSONATOR_ENV set."""
+    marker = tmp_path / "environment"
+    monkeypatch.setattr(config, "CHECKOUT_ENV_FILE", marker)
+    monkeypatch.delenv("IMPERSONATOR_ENV", raising=False)
+    return marker
+
+
+def test_a_make_run_checkout_runs_flask_commands_in_development(checkout_file):
+    checkout_file.write_text("development\n")
+
+    assert config_from_environment() is DevelopmentConfig
+
+
+@pytest.mark.parametrize("content", [None, "", "production", "testing", "Development please", "\x00"])
+def test_without_the_make_run_mark_the_default_stays_production(checkout_file, content):
+    if content is not None:
+        checkout_file.write_text(content)
+
+    assert config_from_environment() is ProductionConfig
+
+
+def test_the_environment_variable_wins_over_the_checkout_mark(checkout_file, monkeypatch):
+    checkout_file.write_text("development\n")
+    monkeypatch.setenv("IMPERSONATOR_ENV", "production")
+
+    assert config_from_environment() is ProductionConfig

@@ -120,11 +120,9 @@ def seed_demo(*, now: datetime, issuer: str) -> list[DemoStaff]:
             _seed_projects(tenant.id, email, now=now)
     db.session.commit()
 
-    accounts = []
     for role in ROLES:
-        email = f"{role}@impersonator.example"
-        staff = db.session.scalar(select(Staff).where(Staff.email == email))
-        if staff is None:
+        email = demo_staff_email(role)
+        if db.session.scalar(select(Staff.id).where(Staff.email == email)) is None:
             staff, _ = create_staff(
                 email=email,
                 name=DEMO_STAFF_NAMES[role],
@@ -136,6 +134,21 @@ def seed_demo(*, now: datetime, issuer: str) -> list[DemoStaff]:
             staff.totp_secret_encrypted = secret_box.encrypt(totp.new_secret())
             staff.totp_enrolled_at = now
             db.session.commit()
+    return demo_staff(issuer=issuer)
+
+
+def demo_staff_email(role: str) -> str:
+    return f"{role}@impersonator.example"
+
+
+def demo_staff(*, issuer: str) -> list[DemoStaff]:
+    """The demo staff members that exist, one per role, with their sign-ins and TOTP secrets."""
+    accounts = []
+    for role in ROLES:
+        email = demo_staff_email(role)
+        staff = db.session.scalar(select(Staff).where(Staff.email == email))
+        if staff is None:
+            continue
         secret = secret_box.decrypt(staff.totp_secret_encrypted) if staff.totp_enrolled else None
         accounts.append(
             DemoStaff(

@@ -1,4 +1,5 @@
-"""`flask staff …` and `flask seed-demo`: what an operator types, and what the console then does."""
+"""`flask staff …`, `flask seed-demo` and `flask demo-codes`: what an operator types, and what the
+console then does."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
+import pyotp
 from sqlalchemy import func, select
 
 from impersonator.extensions import db
@@ -191,3 +193,40 @@ def test_seed_demo_refuses_in_production(make_app, clock):
     assert result.exit_code != 0
     assert "seed-demo only runs in development" in result.output
     assert counts(app) == (0, 0, 0)
+
+
+# --- demo-codes ------------------------------------------------------------------------------
+
+_DEMO_CODES = re.compile(
+    r"^\s+(?P<role>\w+)\s+(?P<email>\S+)\s+now (?P<now>\d{6})\s+next (?P<next>\d{6})$", re.M
+)
+
+
+def test_demo_codes_prints_each_demo_staff_members_code_now_and_next(app, runner, clock):
+    seeded = {m["role"]: m["secret"] for m in _DEMO_STAFF.finditer(runner.invoke(args=["seed-demo"]).output)}
+    clock.advance(seconds=-(int(clock.now().timestamp()) % 30) + 12)  # 12 s into a step: 18 s left
+
+    result = runner.invoke(args=["demo-codes"])
+
+    assert result.exit_code == 0, result.output
+    assert "'now' for 18 more seconds" in result.output
+    rows = [m.groupdict() for m in _DEMO_CODES.finditer(result.output)]
+    assert [row["role"] for row in rows] == ["support", "impersonator", "security", "admin"]
+    for row in rows:
+        totp = pyotp.TOTP(seeded[row["role"]])
+        assert row["now"] == totp.at(clock.now())
+        assert row["next"] == totp.at(clock.now().timestamp() + 30)
+
+
+def test_demo_codes_before_the_seed_says_what_to_do(app, runner, clock):
+    result = runner.invoke(args=["demo-codes"])
+
+    assert result.exit_code != 0
+    assert "run `make run` first" in result.output
+
+
+def test_demo_codes_refuses_in_production(make_app, clock):
+    result = make_app(ENV_NAME="production").test_cli_runner().invoke(args=["demo-codes"])
+
+    assert result.exit_code != 0
+    assert "demo-codes only runs in development" in result.output

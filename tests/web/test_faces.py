@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
+from config import DevelopmentConfig, ProductionConfig, TestingConfig
 from impersonator.extensions import db
 from impersonator.models import User
 from impersonator.services import customer_auth
@@ -149,6 +150,32 @@ def test_i8_an_unknown_host_gets_404(client, tenants, host, method, path):
     assert "Not found" in response.text
     assert "Unknown site" in response.text
     assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:5000", "localhost:5000", "LOCALHOST"])
+@pytest.mark.parametrize("path", ["/", "/sign-in", "/users/1?next=//evil.example"])
+def test_i8_in_development_the_address_flask_prints_leads_to_the_consoles_home(make_app, tenants, host, path):
+    app = make_app(REDIRECT_TO_CONSOLE_HOSTS=("127.0.0.1", "localhost"), PUBLIC_PORT=5000)
+
+    response = app.test_client().get(path, base_url=f"http://{host}")
+
+    # Always the configured console's home: nothing from the request's path, query or host is kept.
+    assert response.status_code == 302
+    assert response.headers["Location"] == "http://console.localhost:5000/"
+    assert "Set-Cookie" not in response.headers
+
+
+def test_i8_only_development_redirects_loopback_names():
+    assert DevelopmentConfig.REDIRECT_TO_CONSOLE_HOSTS == ("127.0.0.1", "localhost")
+    assert ProductionConfig.REDIRECT_TO_CONSOLE_HOSTS == TestingConfig.REDIRECT_TO_CONSOLE_HOSTS == ()
+
+
+@pytest.mark.parametrize("base_url", [CONSOLE, ACME, "http://evil.localhost"])
+def test_every_response_carries_its_own_request_id(client, tenants, base_url):
+    ids = [client.get("/sign-in", base_url=base_url).headers["X-Request-Id"] for _ in range(3)]
+
+    assert all(re.fullmatch(r"[0-9a-f]{16}", rid) for rid in ids)
+    assert len(set(ids)) == 3
 
 
 def test_i8_an_empty_host_gets_404(client, tenants):
