@@ -102,6 +102,8 @@ class Config:
 
     # Impersonation (DESIGN I3 to I6, §9).
     TOKEN_TTL_SECONDS = env_int("TOKEN_TTL_SECONDS", 60)
+    # How far in the future a token's timestamp may be (the console's and a tenant's clocks drift).
+    TOKEN_CLOCK_SKEW_SECONDS = env_int("TOKEN_CLOCK_SKEW_SECONDS", 5)
     # Keys that sign redirect tokens, newest first; empty means "derive one from SECRET_KEY".
     TOKEN_SIGNING_KEYS = env_list("TOKEN_SIGNING_KEYS", [])
     SESSION_MAX_MINUTES = env_int("SESSION_MAX_MINUTES", 60)
@@ -155,6 +157,8 @@ class Config:
             raise ConfigError("PUBLIC_SCHEME must be http or https")
         if not 1 <= cls.TOKEN_TTL_SECONDS <= 120:
             raise ConfigError("TOKEN_TTL_SECONDS must be between 1 and 120")
+        if not 0 <= cls.TOKEN_CLOCK_SKEW_SECONDS <= 30:
+            raise ConfigError("TOKEN_CLOCK_SKEW_SECONDS must be between 0 and 30")
         if not 1 <= cls.SESSION_MAX_MINUTES <= 60:
             raise ConfigError("SESSION_MAX_MINUTES must be between 1 and 60")
         if not 1 <= cls.OPT_IN_MAX_DAYS <= 30:

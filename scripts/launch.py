@@ -1,8 +1,9 @@
 """Start the product the way the README promises. `make run` calls `launch.py dev`, and the test of
 the shipped shape (tests/shipped/) calls this very file, so the two cannot drift apart.
 
-`dev`: migrate and seed a SQLite database in the instance folder, then run the web server and the
-outbox worker as two processes, side by side, as in production. When the web server answers, print
+`dev`: migrate and seed a SQLite database in the instance folder, then run the web server (`web`,
+Werkzeug's development server) and the outbox worker as two processes, side by side, as in
+production. When the web server answers, print
 where to click first (last, so it is what a newcomer sees). Ctrl-C or SIGTERM stops both; if either
 dies, the other is stopped too and the launcher exits with an error.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +20,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from werkzeug.serving import WSGIRequestHandler, run_simple
 
 ROOT = Path(__file__).resolve().parent.parent
 CONSOLE_HOST = "console.localhost"
@@ -42,6 +46,28 @@ def development_environment(instance: Path, port: int) -> dict[str, str]:
     env["PUBLIC_PORT"] = str(port)
     env["PYTHONUNBUFFERED"] = "1"  # lines reach the terminal (or the test reading them) at once
     return env
+
+
+# A query string may hold what belongs in no log: a token pasted into an address, a search for a
+# customer's email. The development server's lines keep the path and drop the query.
+_QUERY = re.compile(r"\?[^\s\"]*")
+
+
+class RequestHandlerWithoutQueries(WSGIRequestHandler):
+    """Werkzeug's request handler, writing no query string into any line it logs."""
+
+    def log(self, type: str, message: str, *args) -> None:
+        line = message % args if args else message
+        super().log(type, "%s", _QUERY.sub("?…", line))
+
+
+def run_web(port: int) -> int:
+    """The web server of `dev`: the app of app.py on 127.0.0.1, one thread per request."""
+    sys.path.insert(0, str(ROOT))
+    from app import app
+
+    run_simple("127.0.0.1", port, app, threaded=True, request_handler=RequestHandlerWithoutQueries)
+    return 0
 
 
 def listening(port: int) -> bool:
@@ -126,7 +152,7 @@ def run_dev(instance: Path, port: int) -> int:
         # they started and the web server accepts connections, so they are the last lines on screen.
         children["worker"], worker_ready = start("worker", flask("outbox", "work"), env, WORKER_STARTED)
         worker_ready.wait(READY_TIMEOUT_SECONDS)
-        web = flask("run", "--host", "127.0.0.1", "--port", str(port))
+        web = [sys.executable, str(Path(__file__).resolve()), "web", "--port", str(port)]
         children["web"], web_ready = start("web", web, env, WEB_STARTED)
         web_ready.wait(READY_TIMEOUT_SECONDS)
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -159,7 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument(
         "--instance", type=Path, default=ROOT / "instance", help="the folder for the database and mail"
     )
+    web = commands.add_parser("web", help="only the web server, as `dev` runs it (no query strings logged)")
+    web.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
+    if args.command == "web":
+        return run_web(args.port)
     return run_dev(args.instance.resolve(), args.port)
 
 

@@ -26,6 +26,7 @@ END_LABELS = {
     "totp_reset": "your authenticator was reset",
     "policy_changed": "the customer's access rules changed",
     "wrong_tenant": "link used on the wrong site",
+    "token_exposed": "link cancelled: it was sent in a web address",
 }
 
 

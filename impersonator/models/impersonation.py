@@ -24,6 +24,7 @@ END_REASONS = (
     "totp_reset",
     "policy_changed",
     "wrong_tenant",
+    "token_exposed",
 )
 
 

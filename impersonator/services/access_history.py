@@ -40,6 +40,7 @@ END_TEXT = {
     "totp_reset": "ended: the support agent's sign-in was reset",
     "policy_changed": "ended: the access rules for your account changed",
     "wrong_tenant": "ended: used on the wrong site",
+    "token_exposed": "cancelled: the support agent's link was sent in a web address",
 }
 MODE_TEXT = {"read_only": "read-only (no changes)", "full": "full access (may make changes)"}
 

@@ -30,6 +30,7 @@ END_MESSAGES = {
     "totp_reset": "The staff member's authenticator was reset, so the impersonation ended.",
     "policy_changed": "The rules for this account changed, so the impersonation ended.",
     "wrong_tenant": "This impersonation link was used on the wrong site.",
+    "token_exposed": "This impersonation link was sent in a web address, so it was cancelled.",
 }
 
 

@@ -39,6 +39,19 @@ class TokenEndedEarly(DomainError):
         )
 
 
+class TokenCancelled(DomainError):
+    """Cancelled before use because it was seen where it does not belong (another tenant's site)."""
+
+    status = 410
+
+    def __init__(self) -> None:
+        super().__init__(
+            "cancelled",
+            "This impersonation link can no longer be used: it was cancelled for safety after it was "
+            "opened in the wrong place. Start again from the console.",
+        )
+
+
 class WrongTenant(NotAllowed):
     def __init__(self) -> None:
         super().__init__(
@@ -51,11 +64,9 @@ def redeem(
 ) -> int:
     """Turn a token into an active impersonation, once ever (I2), on its tenant only (I3); its id."""
     try:
-        claims = tokens.read(token)
-    except tokens.TokenExpired as expired:
-        _redeem_failed(
-            expired.claims.impersonation_id if expired.claims else None, tenant, "expired", ip, now
-        )
+        claims = tokens.read(token, now=now)
+    except (tokens.TokenExpired, tokens.TokenNotYetValid) as refused:
+        _redeem_failed(refused.claims.impersonation_id, tenant, refused.reason, ip, now)
         raise
     except tokens.TokenInvalid:
         _redeem_failed(None, tenant, "forged", ip, now)
@@ -88,9 +99,11 @@ def redeem(
         db.session.refresh(imp)
         reason = _why_not_redeemable(imp)
         _redeem_failed(imp.id, tenant, reason, ip, now)
-        if reason == "expired":
-            raise tokens.TokenExpired(claims)
-        raise TokenEndedEarly() if reason == "ended_before_redemption" else TokenUsed()
+        raise {
+            "expired": tokens.TokenExpired(claims),
+            "ended_before_redemption": TokenEndedEarly(),
+            "cancelled": TokenCancelled(),
+        }.get(reason, TokenUsed())
     try:  # the world may have changed since the token was issued
         policy.check_staff(imp.staff, imp.mode)
         policy.check_target(imp.user, now, switch_on=switch_on)
@@ -173,11 +186,17 @@ _CLAIM = (
 )
 
 
+# End reasons that cancel a token before use because it was seen where it does not belong.
+CANCELLING_END_REASONS = frozenset({"wrong_tenant", "token_exposed"})
+
+
 def _why_not_redeemable(imp: Impersonation) -> str:
     """Why the conditional UPDATE found nothing to claim."""
     if imp.redeemed_at is None and imp.ended_at is None:
         return "expired"
-    if imp.redeemed_at is None and imp.end_reason != "wrong_tenant":
+    if imp.redeemed_at is None and imp.end_reason in CANCELLING_END_REASONS:
+        return "cancelled"  # someone holds a token that went astray: an alert, like a replay
+    if imp.redeemed_at is None:
         return "ended_before_redemption"  # ended from the console before use: not a replay
     return "replayed"
 
@@ -199,7 +218,7 @@ def _redeem_failed(
         tenant_id=tenant.id,
         details={"impersonation_id": impersonation_id, "reason": reason},
     )
-    if reason == "replayed":
+    if reason in ("replayed", "cancelled"):
         alerts.raise_alert(
             "token_replay",
             actor=actor,
@@ -208,6 +227,48 @@ def _redeem_failed(
             tenant_id=tenant.id,
             details={"impersonation_id": impersonation_id},
         )
+    db.session.commit()
+
+
+def cancel_exposed(token: str | None, *, tenant: Tenant, ip: str | None, now: datetime) -> None:
+    """A token that arrived in a web address (a query string) is in access logs, proxies and
+    browser history by now: its impersonation is cancelled before anyone can redeem it, the attempt
+    is audited and raises a security alert (I3: tokens travel in a form's body only)."""
+    try:
+        claims = tokens.read(token, now=now)
+    except (tokens.TokenExpired, tokens.TokenNotYetValid) as unusable:
+        claims = unusable.claims  # well signed: still cancel it, whatever its age
+    except tokens.TokenInvalid:
+        claims = None
+    db.session.rollback()
+    imp = db.session.get(Impersonation, claims.impersonation_id) if claims else None
+    if imp is not None and not secrets.compare_digest(imp.token_jti, claims.jti):
+        imp = None  # a good signature over another token's id: a forgery, cancels nothing
+    if imp is not None:
+        db.session.execute(
+            update(Impersonation)
+            .where(
+                Impersonation.id == imp.id,
+                Impersonation.redeemed_at.is_(None),
+                Impersonation.ended_at.is_(None),
+            )
+            .values(ended_at=now, end_reason="token_exposed")
+            .execution_options(synchronize_session=False)
+        )
+    actor = Actor.staff(imp.staff) if imp else Actor.anonymous(ip or "unknown")
+    details = {"impersonation_id": imp.id if imp else None, "reason": "token_in_address"}
+    audit.record(
+        "impersonation.redeem_failed",
+        actor=actor,
+        at=now,
+        ip=ip,
+        outcome="denied",
+        target_type="user" if imp else None,
+        target_id=imp.user_id if imp else None,
+        tenant_id=tenant.id,
+        details=details,
+    )
+    alerts.raise_alert("token_in_address", actor=actor, at=now, ip=ip, tenant_id=tenant.id, details=details)
     db.session.commit()
 
 

@@ -2,16 +2,22 @@
 
 itsdangerous with a salt of its own and a list of keys for rotation. The signature is checked
 before anything in the token is read; the token carries only ids and its audience (the tenant
-domain), never personal data, and lives TOKEN_TTL_SECONDS.
+domain), never personal data, and lives TOKEN_TTL_SECONDS. A token signed up to
+TOKEN_CLOCK_SKEW_SECONDS in the future is accepted (the console and a tenant may run on two machines
+whose clocks drift); one signed further ahead is refused. Each token has exactly one spelling.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, BadSignature, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
+from impersonator import clock
 from impersonator.services.errors import DomainError
 from impersonator.services.keys import derived_key
 
@@ -31,6 +37,21 @@ class TokenInvalid(DomainError):
 
     def __init__(self) -> None:
         super().__init__("forged", "This impersonation link is not valid.")
+
+
+class TokenNotYetValid(DomainError):
+    """Signed later than now by more than the allowed clock skew: the console's clock and this
+    site's disagree (or someone signs tokens ahead). Refused and audited, never accepted."""
+
+    status = 400
+
+    def __init__(self, claims: Claims) -> None:
+        super().__init__(
+            "clock_skew",
+            "This impersonation link is not valid yet: the console's clock and this site's disagree. "
+            "Start again from the console, and tell your administrator if it happens again.",
+        )
+        self.claims = claims
 
 
 class TokenExpired(DomainError):
@@ -63,19 +84,46 @@ def _claims(payload: object) -> Claims:
     return Claims(iid, jti, audience)
 
 
-def read(token: str | None) -> Claims:
-    """Verify signature and age, then return the claims; TokenExpired or TokenInvalid otherwise."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
+def read(token: str | None, *, now: datetime | None = None) -> Claims:
+    """Verify spelling, signature and age, then return the claims; TokenExpired, TokenNotYetValid
+    or TokenInvalid otherwise. Nothing in the token is read before its signature is checked."""
+    if not token or len(token) > MAX_TOKEN_LENGTH or not canonical(token):
         raise TokenInvalid()
     serializer = _serializer()
     try:
-        payload = serializer.loads(token, max_age=current_app.config["TOKEN_TTL_SECONDS"])
-    except SignatureExpired as expired:  # a subclass of BadSignature: catch it first
-        try:
-            claims = _claims(serializer.load_payload(expired.payload))
-        except (BadSignature, TokenInvalid):
-            claims = None
-        raise TokenExpired(claims) from None
+        # Signature only: the age is judged below, against `now` and the allowed clock skew.
+        payload, signed_at = serializer.loads(token, return_timestamp=True)
     except BadSignature:
         raise TokenInvalid() from None
-    return _claims(payload)
+    claims = _claims(payload)
+    config = current_app.config
+    # Whole seconds, as itsdangerous stamps them: a token lives exactly TOKEN_TTL_SECONDS.
+    age = int((now or clock.now()).timestamp()) - int(signed_at.timestamp())
+    if age < -config["TOKEN_CLOCK_SKEW_SECONDS"]:
+        raise TokenNotYetValid(claims)
+    if age > config["TOKEN_TTL_SECONDS"]:
+        raise TokenExpired(claims)
+    return claims
+
+
+# One spelling per token: itsdangerous decodes leniently (it drops characters outside the alphabet,
+# adds padding, ignores the low bits of a last character), so one token has many spellings that all
+# verify. Only the spelling that `issue` writes is accepted.
+_PART = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def canonical(token: str) -> bool:
+    """Is `token` written exactly as `issue` writes tokens: payload, timestamp and signature in
+    unpadded URL-safe base64 (a compressed payload starts with a dot), each re-encoding to itself?"""
+    parts = token.removeprefix(".").split(".")
+    if len(parts) != 3:
+        return False
+    for part in parts:
+        if not _PART.fullmatch(part):
+            return False
+        try:
+            if base64_encode(base64_decode(part)) != part.encode("ascii"):
+                return False
+        except BadData:
+            return False
+    return True

@@ -16,10 +16,37 @@ from impersonator.web import client_ip, error_page, public, user_agent
 bp = Blueprint("ghost", __name__, url_prefix="/impersonation")
 
 
+# A token belongs in a form's body. One that arrives in the address (a GET, or a POST with a query
+# string) is already in access logs and browser history: it is cancelled, never redeemed (I3).
+ADDRESS_REFUSAL = (
+    "An impersonation link must not be opened as a web address: it was cancelled for safety. "
+    "Start again from the console."
+)
+
+
+@bp.get("/redeem")
+@public
+def redeem_refused():
+    """GET is refused (405) as ever; a token in its address is cancelled first."""
+    if "token" in request.args:
+        _cancel_token_in_address()
+        body, _ = error_page(405, ADDRESS_REFUSAL, title="Impersonation not started")
+    else:
+        body, _ = error_page(405)
+    return body, 405, {"Allow": "POST"}
+
+
+def _cancel_token_in_address() -> None:
+    redemption.cancel_exposed(request.args.get("token"), tenant=g.tenant, ip=client_ip(), now=clock.now())
+
+
 @bp.post("/redeem")
 @public
 @csrf.exempt  # the token is the credential; it arrives in a cross-site form POST (DESIGN I11)
 def redeem():
+    if "token" in request.args:
+        _cancel_token_in_address()
+        return error_page(400, ADDRESS_REFUSAL, title="Impersonation not started")
     try:
         impersonation_id = redemption.redeem(
             request.form.get("token"),

@@ -209,6 +209,24 @@ def test_impersonating_alice_over_http_ends_cleanly_and_the_worker_mails_the_not
     wait_for_mail(product.instance, ALICE_EMAIL, NOTICE, more_than=notices_before)
 
 
+def test_a_token_sent_in_an_address_never_reaches_the_log(product):
+    """I3: tokens travel in a form's body. One pasted into an address is refused (and cancelled, see
+    tests/web/test_redeem.py), and the web server's log line keeps the path, not the query."""
+    token = "eyJpIjoxfQ.aBcDeF.c2lnbmF0dXJlLW5vdC1pbi1hbnktbG9n"
+    tenant = Visitor(product, ACME_HOST)
+
+    assert tenant.get(f"/impersonation/redeem?token={token}").status_code == 405
+    refused = tenant.request("POST", f"/impersonation/redeem?token={token}", data={"token": token})
+    assert refused.status_code == 400
+
+    deadline = time.monotonic() + 10
+    while product.output.count("/impersonation/redeem?…") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert product.output.count("/impersonation/redeem?…") >= 2  # both lines, without their query
+    assert token not in product.output
+    assert "c2lnbmF0dXJl" not in product.output
+
+
 # --- the README's clicks in Chromium ---------------------------------------------------------------
 
 

@@ -231,6 +231,39 @@ def test_i3_token_ttl_seconds_is_honoured(make_app, make_staff, alice, clock):
     assert failures(app) == ["expired"]
 
 
+# --- clocks: the console and the tenant may run on two machines ---------------------------------
+
+
+def test_i3_a_token_from_a_few_seconds_ahead_redeems(app, client, token, clock):
+    """The console's clock ran ahead of this site's by up to TOKEN_CLOCK_SKEW_SECONDS."""
+    clock.advance(seconds=-5)
+
+    assert redeem(client, token).status_code == 303
+
+
+def test_i3_a_token_from_further_ahead_is_refused_and_audited(app, client, token, clock):
+    clock.advance(seconds=-6)
+
+    response = redeem(client, token)
+
+    assert response.status_code == 400
+    assert "not valid yet" in response.text
+    assert failures(app) == ["clock_skew"]
+    assert the_impersonation(app).redeemed_at is None  # not burned: the staff member starts again
+
+
+def test_i3_the_allowed_skew_is_read_from_the_config(make_app, make_staff, alice, clock):
+    app = make_app(TOKEN_CLOCK_SKEW_SECONDS=0)
+    client = app.test_client()
+    member = make_staff("support")
+    sign_in(client, member, clock)
+    token = launch(client, member, clock, alice)[1]
+    clock.advance(seconds=-1)
+
+    assert redeem(client, token).status_code == 400
+    assert failures(app) == ["clock_skew"]
+
+
 # --- the audience: a token works on its own tenant only -------------------------------------------
 
 
@@ -246,6 +279,20 @@ def test_i3_a_token_redeemed_on_the_wrong_tenant_is_403_and_burned(app, client, 
     assert alerts(app) == ["wrong_tenant_redemption"]
     assert redeem(client, token).status_code == 410  # burned: useless on acme afterwards
     assert not is_ghost(client)
+
+
+def test_i3_a_token_burned_on_the_wrong_tenant_says_it_was_cancelled_not_used(app, client, token):
+    redeem(client, token, host=GLOBEX)
+
+    again = redeem(client, token)
+
+    # Not "already used": nobody used it. It says it can no longer be used, and why, in general words.
+    assert again.status_code == 410
+    assert "can no longer be used" in again.text
+    assert "cancelled for safety" in again.text
+    assert "already used" not in again.text
+    assert failures(app) == ["wrong_tenant", "cancelled"]
+    assert alerts(app) == ["wrong_tenant_redemption", "token_replay"]  # someone holds a stray token
 
 
 # --- the world may change between issue and redemption -----------------------------------------
@@ -282,3 +329,44 @@ def test_i4_session_max_minutes_caps_the_session_at_redemption(make_app, app, cl
     row = the_impersonation(app)
     assert row.duration_minutes == 60
     assert row.expires_at - row.redeemed_at == timedelta(minutes=15)
+
+
+# --- a token in a web address is cancelled, never redeemed -----------------------------------------
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_i3_a_token_sent_in_the_address_is_cancelled_and_raises_an_alert(app, client, token, method):
+    response = client.open(f"{REDEEM_PATH}?token={token}", method=method, base_url=ACME)
+
+    assert response.status_code == (405 if method == "GET" else 400)
+    assert "must not be opened as a web address" in response.text
+    if method == "GET":
+        assert response.headers["Allow"] == "POST"
+    row = the_impersonation(app)
+    assert (row.redeemed_at, row.end_reason) == (None, "token_exposed")
+    assert failures(app) == ["token_in_address"]
+    assert alerts(app) == ["token_in_address"]
+    # The same token in a form's body, afterwards: cancelled, and worded so.
+    again = redeem(client, token)
+    assert again.status_code == 410
+    assert "cancelled for safety" in again.text
+    assert not is_ghost(client)
+
+
+def test_i3_a_forged_token_in_the_address_cancels_nothing_but_is_audited(app, client, token):
+    forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+
+    response = client.get(f"{REDEEM_PATH}?token={forged}", base_url=ACME)
+
+    assert response.status_code == 405
+    assert the_impersonation(app).end_reason is None
+    assert failures(app) == ["token_in_address"]
+    assert redeem(client, token).status_code == 303  # the real one still works
+
+
+def test_i3_a_get_without_a_token_is_a_plain_405(app, client, token):
+    response = client.get(REDEEM_PATH, base_url=ACME)
+
+    assert response.status_code == 405
+    assert failures(app) == []
+    assert redeem(client, token).status_code == 303
