@@ -270,3 +270,42 @@ def test_i11_a_database_outage_logs_one_line_with_the_request_id(
     assert entry["request_id"] == response.headers["X-Request-Id"]
     assert "exception" not in entry
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("outage", ["postgres_stopped"], indirect=True)
+@pytest.mark.parametrize("who", ["staff", "customer", "ghost"])
+def test_i11_postgresql_stopped_mid_request_answers_the_503_page_naming_who_is_signed_in(
+    app, outage, who, tenants, alice, make_staff, clock
+):
+    """The request's first queries (who is signed in, the tenant, the ghost session) succeed; then
+    the server stops, and the page's own queries fail. The 503 page still names the person already
+    read, and the ghost still sees the banner, without a query of its own."""
+    armed, stopped = [], []
+
+    def stop_the_server_now():  # runs after sign-in and the ghost guard: their queries went through
+        if armed and not stopped:
+            outage.begin()
+            stopped.append(True)
+
+    for face in (app, app.extensions["impersonator.tenant_app"]):
+        face.before_request(stop_the_server_now)  # registered before any request, armed below
+    if who == "staff":
+        browser, base, path = staff_browser(app, make_staff("support"), clock), CONSOLE, "/search?q=a"
+        name = "Support Person"
+    elif who == "customer":
+        browser, base, path, name = app.test_client(), ACME, "/", "Alice"
+        sign_in_as(browser, "alice@acme.example")
+    else:
+        browser, base, path, name = ghost_in(app, make_staff("support"), clock, alice), ACME, "/", "Alice"
+    armed.append(True)
+    started = time.perf_counter()
+    response = browser.get(path, base_url=base)
+    elapsed = time.perf_counter() - started
+
+    assert stopped, "the server was not stopped inside the request"
+    assert response.status_code == 503, response.text
+    assert TITLE in response.text and STYLESHEET in response.text
+    assert f"request id <code>{response.headers['X-Request-Id']}</code>" in response.text
+    assert name in response.text  # who is signed in, as read before the outage
+    assert (BANNER in response.text) == (who == "ghost")
+    assert elapsed < outage.bound
