@@ -29,10 +29,16 @@ class LiveServer:
         return f"http://{host}:{self.port}{path}"
 
 
+DATABASE_URL_FIXTURES = {"sqlite": "sqlite_url", "postgresql": "postgres_url"}
+
+
 @pytest.fixture
-def live_server(sqlite_url) -> Iterator[LiveServer]:
-    """The app on SQLite, served on 127.0.0.1 by a threaded Werkzeug server; tables emptied after."""
-    app = create_app(config_for(sqlite_url))
+def live_server(request) -> Iterator[LiveServer]:
+    """The app served on 127.0.0.1 by a threaded Werkzeug server; tables emptied after. On SQLite,
+    unless a test asks for more with `@pytest.mark.parametrize("live_server", ["sqlite",
+    "postgresql"], indirect=True)`: SQLite serialises every transaction, so races show on PostgreSQL."""
+    database = getattr(request, "param", "sqlite")
+    app = create_app(config_for(request.getfixturevalue(DATABASE_URL_FIXTURES[database])))
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     # Links between hosts (the handoff to the tenant, End back to the console) carry this port.
     for face in (app, app.extensions["impersonator.tenant_app"]):

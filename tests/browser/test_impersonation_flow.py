@@ -59,6 +59,7 @@ def sign_in(page: Page, live_server: LiveServer, secret: str) -> None:
     expect(page.get_by_role("heading", name=f"Welcome, {SUPPORT_NAME}")).to_be_visible()
 
 
+@pytest.mark.parametrize("live_server", ["sqlite", "postgresql"], indirect=True)
 def test_support_agent_impersonates_read_only_and_ends(live_server, page):
     requests: list[Request] = []
     page.on("request", lambda request: requests.append(request))
