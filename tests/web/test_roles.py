@@ -39,6 +39,8 @@ PUBLIC_TENANT_ENDPOINTS = {
     # The handoff arrives before anyone is signed in on the tenant domain; End checks the ghost itself.
     "ghost.redeem",
     "ghost.end",
+    # A GET of the redemption address: refused (405) to everyone, cancelling a token it carries.
+    "ghost.redeem_refused",
 }
 _NAV = re.compile(r"<nav[^>]*>(.*?)</nav>", re.S)
 _FLASH = re.compile(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', re.S)
@@ -206,7 +208,8 @@ def test_roles_only_an_admin_may_change_staff(app, client, make_staff, clock, ro
     assert "You do not have permission to do that." in response.text
     row = staff_row(app, target.id)
     assert row.active and row.totp_enrolled
-    assert audit_actions(app) == before
+    # Nothing changed; the refusal itself is on the record (issue 11).
+    assert audit_actions(app) == [*before, ("authz.denied", "denied")]
 
 
 def test_roles_an_admin_may_disable_staff(app, client, make_staff, clock):
