@@ -1,6 +1,7 @@
 """Who may open which console page. Deny by default: a console view is reachable only if it is
 marked `@public` or names the permission it needs with `@requires`; `enforce_access` runs before
-every console request and refuses anything else."""
+every console request and refuses anything else, and every refusal is audited (coalesced,
+services/authz_denials.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from flask_login import current_user
 from impersonator import clock
 from impersonator.extensions import staff_login
 from impersonator.models import Staff
-from impersonator.services import staff_sessions
+from impersonator.services import authz_denials, staff_sessions
 from impersonator.services.roles import Permission, allows
-from impersonator.web import is_public, remember_viewer
+from impersonator.web import client_ip, is_public, remember_viewer
 
 SESSION_TOKEN_KEY = "console_sid"  # noqa: S105  (a session key name)
 
@@ -70,6 +71,16 @@ def enforce_access():
     view = current_app.view_functions.get(request.endpoint)
     permission = getattr(view, "permission", None)
     if permission is None or not allows(current_user.role, permission):
+        # Recorded or not (the database may be failing), the answer is the same 403.
+        authz_denials.record_refusal(
+            current_user,
+            session_id=g.staff_session.id,
+            permission=permission,
+            path=request.path,
+            method=request.method,
+            ip=client_ip(),
+            now=clock.now(),
+        )
         abort(403)
     return None
 

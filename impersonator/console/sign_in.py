@@ -28,10 +28,12 @@ PENDING_KEY = "console_pending_sign_in"
 
 
 def start_pending(staff_id: int, next_path: str | None = None) -> None:
-    """Sign-in's half-way state (password or enrolment link done, TOTP next). Privilege changes,
-    so the session starts afresh, holding only this."""
+    """Sign-in's half-way state (password or enrolment link done, TOTP next): the token of a
+    server-side sign-in step, used once. Privilege changes, so the session starts afresh, holding
+    only this."""
+    step = staff_auth.open_step(staff_id, now=clock.now())
     session.clear()
-    session[PENDING_KEY] = {"staff_id": staff_id, "at": clock.now().timestamp(), "next": next_path}
+    session[PENDING_KEY] = {"step": step, "next": next_path}
 
 
 @bp.get("/sign-in")
@@ -70,8 +72,10 @@ def code():
     if form.validate_on_submit():
         try:
             token = staff_auth.complete_with_totp(
-                staff, form.code.data, ip=client_ip(), user_agent=user_agent(), now=clock.now()
+                staff, _step(), form.code.data, ip=client_ip(), user_agent=user_agent(), now=clock.now()
             )
+        except staff_auth.SignInStepExpired as expired:
+            return _start_again(expired)
         except DomainError as refused:
             return _refused("console/totp.html", refused, form=form)
         return _signed_in(token)
@@ -98,8 +102,10 @@ def enrol():
         return render_template("console/enrol.html", form=form, **page), 400 if form.is_submitted() else 200
     try:
         token = staff_auth.confirm_enrolment(
-            staff, form.code.data, ip=client_ip(), user_agent=user_agent(), now=clock.now()
+            staff, _step(), form.code.data, ip=client_ip(), user_agent=user_agent(), now=clock.now()
         )
+    except staff_auth.SignInStepExpired as expired:
+        return _start_again(expired)
     except DomainError as refused:
         return _refused("console/enrol.html", refused, form=form, **page)
     return _signed_in(token)
@@ -120,20 +126,32 @@ def _refused(template: str, refused: DomainError, **context):
     return render_template(template, **context), refused.status, refusal_headers(refused)
 
 
+def _step() -> str | None:
+    """The token of this browser's sign-in step (the half-way state), if it holds one."""
+    pending = session.get(PENDING_KEY)
+    return pending.get("step") if isinstance(pending, dict) else None
+
+
 def _pending_staff():
-    pending = session.get(PENDING_KEY) or {}
     try:
-        return staff_auth.pending_staff(pending.get("staff_id"), pending.get("at"), now=clock.now())
+        return staff_auth.pending_staff(_step(), now=clock.now())
     except DomainError as expired:
-        session.pop(PENDING_KEY, None)
-        if pending:
+        if session.pop(PENDING_KEY, None):
             flash(expired.message, "error")
         return None
 
 
+def _start_again(expired: DomainError):
+    """The sign-in step ended while this request used it: back to the first step."""
+    session.pop(PENDING_KEY, None)
+    flash(expired.message, "error")
+    return redirect(url_for("sign_in.form"))
+
+
 def _signed_in(token: str):
     """Rotate the session again: from here on the cookie carries only the server-side token."""
-    next_path = safe_next((session.get(PENDING_KEY) or {}).get("next"))
+    pending = session.get(PENDING_KEY)
+    next_path = safe_next(pending.get("next") if isinstance(pending, dict) else None)
     session.clear()
     session[SESSION_TOKEN_KEY] = token
     return redirect(next_path or url_for("home.index"))

@@ -10,7 +10,7 @@ from impersonator.models.outbox import (
     OutboxMessage,
     WebhookEndpoint,
 )
-from impersonator.models.staff import ROLES, Staff, StaffInvite, StaffSession
+from impersonator.models.staff import ROLES, AuthzDenial, Staff, StaffInvite, StaffSession, StaffSignInStep
 from impersonator.models.tenant import ACCESS_POLICIES, Tenant, TenantDomain, User
 from impersonator.models.throttle import FailedAttempt, Lockout
 from impersonator.models.workspace import AnalyticsEvent, Notification, Project
@@ -29,6 +29,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
+    "AuthzDenial",
     "FailedAttempt",
     "GhostRequest",
     "Impersonation",
@@ -40,6 +41,7 @@ __all__ = [
     "Staff",
     "StaffInvite",
     "StaffSession",
+    "StaffSignInStep",
     "Tenant",
     "TenantDomain",
     "User",

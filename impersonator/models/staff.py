@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from impersonator.clock import now
@@ -59,6 +59,38 @@ class StaffSession(db.Model):
     user_agent: Mapped[str | None] = mapped_column(String(300))
 
     staff: Mapped[Staff] = relationship()
+
+
+class StaffSignInStep(db.Model):
+    """Sign-in's half-way state (password or enrolment link done, TOTP next), kept on the server so
+    that it can end: the cookie holds a random token, only its SHA-256 is stored, and the code step
+    ends the row with a conditional UPDATE, so a copy of the half-way cookie opens nothing after
+    the sign-in completed, locked or timed out."""
+
+    __tablename__ = "staff_sign_in_step"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class AuthzDenial(db.Model):
+    """The refusals of one console session for one permission, coalesced (services/authz_denials):
+    when the last `authz.denied` event was written, and how many refusals came since without one."""
+
+    __tablename__ = "authz_denial"
+    __table_args__ = (UniqueConstraint("staff_session_id", "permission"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_session_id: Mapped[int] = mapped_column(ForeignKey("staff_session.id", ondelete="CASCADE"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    permission: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None: no event yet
+    suppressed: Mapped[int] = mapped_column(default=0)
 
 
 class StaffInvite(db.Model):

@@ -1,6 +1,7 @@
 """Security alerts (issue 5 §7): a `security.alert` audit event, which the events service sends to
 Slack and to webhook subscribers in the same transaction. Raised on token replay, wrong-tenant
-redemption, TOTP and access-code lockouts, and a staff member starting too many impersonations."""
+redemption, TOTP and access-code lockouts, a staff member starting too many impersonations, and a
+burst of permission refusals from one staff member (issue 11)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import aliased
 from impersonator.extensions import db
 from impersonator.models import AuditEvent, Impersonation
 from impersonator.models.types import UTCDateTime
-from impersonator.services import audit
+from impersonator.services import audit, throttle
 from impersonator.services.audit import Actor
 
 
@@ -87,6 +88,28 @@ def check_impersonation_rate(
         at=now,
         ip=ip,
         details={"started_last_hour": started_last_hour, "limit": limit},
+    )
+
+
+# A burst of permission refusals: this many by one staff member within the window raise one alert,
+# then none for `lock_for` (refusals in that quiet time are not counted). Fixed, not configured: a
+# person who clicks a link they may not follow is refused a few times at most; ten in five minutes
+# is a crawler or someone probing, and one alert an hour per member is what a channel can read.
+AUTHZ_DENIAL_BURST = throttle.Limit(threshold=10, window=timedelta(minutes=5), lock_for=timedelta(hours=1))
+
+
+def check_authz_denial_burst(staff_id: int, actor: Actor, *, now: datetime, ip: str | None) -> None:
+    """Count one permission refusal of `staff_id`; the one that completes a burst raises an
+    `authz_denied_burst` alert, in the caller's transaction."""
+    burst = AUTHZ_DENIAL_BURST
+    if throttle.record_failure(f"authz:{staff_id}", burst, now) is None:
+        return
+    raise_alert(
+        "authz_denied_burst",
+        actor=actor,
+        at=now,
+        ip=ip,
+        details={"refusals": burst.threshold, "within_minutes": int(burst.window.total_seconds() // 60)},
     )
 
 

@@ -1,17 +1,24 @@
 """Staff sign-in: password, then TOTP (or TOTP enrolment on first sign-in), then a server-side
 session. Failures are counted per account name and per client address, locked after
 LOCKOUT_THRESHOLD within the window, and every attempt, good or bad, is audited (DESIGN I1, I6).
+
+The half-way state between the two steps is a server-side row too (a sign-in step): the cookie
+carries a random token whose SHA-256 the row keeps, and the step ends when the sign-in completes
+(a conditional UPDATE, in the transaction that opens the session), when the account locks, or when
+SIGN_IN_STEP_SECONDS pass. A copy of the half-way cookie is worthless after any of these (I4).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import secrets
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from impersonator.extensions import db
-from impersonator.models import Staff
+from impersonator.models import Staff, StaffSignInStep
 from impersonator.services import alerts, audit, secret_box, staff_sessions, throttle, totp
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError, Locked
@@ -55,24 +62,56 @@ def check_password(email_input: str | None, password: str, *, ip: str | None, no
     return staff
 
 
-def pending_staff(staff_id: int | None, started_at: float | None, *, now: datetime) -> Staff:
-    """The staff member half-way through sign-in, if the password step is recent and still valid."""
-    window = current_app.config["SIGN_IN_STEP_SECONDS"]
-    if staff_id is None or started_at is None or now.timestamp() - started_at > window:
+def open_step(staff_id: int, *, now: datetime) -> str:
+    """Record that `staff_id` passed the first step (password or enrolment link); returns the token
+    for the cookie, good for SIGN_IN_STEP_SECONDS and one completed sign-in."""
+    token = secrets.token_urlsafe(32)
+    # The member's steps that can no longer be used go as a new one comes: the table stays small.
+    db.session.execute(
+        delete(StaffSignInStep).where(StaffSignInStep.staff_id == staff_id, StaffSignInStep.expires_at <= now)
+    )
+    db.session.add(
+        StaffSignInStep(
+            staff_id=staff_id,
+            token_hash=_step_hash(token),
+            created_at=now,
+            expires_at=now + timedelta(seconds=current_app.config["SIGN_IN_STEP_SECONDS"]),
+        )
+    )
+    db.session.commit()
+    return token
+
+
+def pending_staff(step_token: str | None, *, now: datetime) -> Staff:
+    """The staff member half-way through sign-in, if the step behind `step_token` is still open."""
+    if not isinstance(step_token, str) or not step_token or len(step_token) > 100:
         raise SignInStepExpired()
-    staff = db.session.get(Staff, staff_id)
+    step = db.session.scalar(
+        select(StaffSignInStep).where(StaffSignInStep.token_hash == _step_hash(step_token))
+    )
+    if step is None or step.ended_at is not None or now >= step.expires_at:
+        raise SignInStepExpired()
+    staff = db.session.get(Staff, step.staff_id)
     if staff is None or not staff.active:
         raise SignInStepExpired()
     return staff
 
 
 def complete_with_totp(
-    staff: Staff, code: str | None, *, ip: str | None, user_agent: str | None, now: datetime
+    staff: Staff,
+    step_token: str | None,
+    code: str | None,
+    *,
+    ip: str | None,
+    user_agent: str | None,
+    now: datetime,
 ) -> str:
-    """Step two: check the TOTP code once; returns the new console session token."""
+    """Step two: check the TOTP code once and end the sign-in step; returns the new console
+    session token."""
     if not staff.totp_enrolled:
         raise SignInStepExpired()
     _check_code(staff, code, ip=ip, now=now)
+    _end_step(staff, step_token, now=now)
     return _open_session(staff, "password+totp", ip=ip, user_agent=user_agent, now=now)
 
 
@@ -84,12 +123,20 @@ def enrolment_secret(staff: Staff) -> str:
 
 
 def confirm_enrolment(
-    staff: Staff, code: str | None, *, ip: str | None, user_agent: str | None, now: datetime
+    staff: Staff,
+    step_token: str | None,
+    code: str | None,
+    *,
+    ip: str | None,
+    user_agent: str | None,
+    now: datetime,
 ) -> str:
-    """Step two on first sign-in: one good code confirms the authenticator and signs in."""
+    """Step two on first sign-in: one good code confirms the authenticator, ends the sign-in step
+    and signs in."""
     if staff.totp_enrolled or staff.totp_secret_encrypted is None:
         raise SignInStepExpired()
     _check_code(staff, code, ip=ip, now=now)
+    _end_step(staff, step_token, now=now)
     staff.totp_enrolled_at = now
     audit.about_staff(
         "staff.totp_enrolled",
@@ -104,6 +151,42 @@ def confirm_enrolment(
 def sign_out(token: str | None, *, ip: str | None, now: datetime) -> None:
     """End the console session behind `token`."""
     staff_sessions.end(token, ip=ip, now=now)
+
+
+def _step_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _end_step(staff: Staff, step_token: str | None, *, now: datetime) -> None:
+    """End the sign-in step as completed, in the transaction that opens the session. A conditional
+    UPDATE, not read-then-write: of two code steps racing with copies of one cookie, one wins."""
+    if not step_token:
+        db.session.rollback()
+        raise SignInStepExpired()
+    ended = db.session.execute(
+        update(StaffSignInStep)
+        .where(
+            StaffSignInStep.token_hash == _step_hash(step_token),
+            StaffSignInStep.staff_id == staff.id,
+            StaffSignInStep.ended_at.is_(None),
+            StaffSignInStep.expires_at > now,
+        )
+        .values(ended_at=now, end_reason="completed")
+        .execution_options(synchronize_session=False)
+    )
+    if ended.rowcount != 1:
+        db.session.rollback()  # the TOTP step this attempt used is not spent
+        raise SignInStepExpired()
+
+
+def _end_open_steps(staff_id: int, reason: str, *, now: datetime) -> None:
+    """End every open sign-in step of one staff member, in the current transaction."""
+    db.session.execute(
+        update(StaffSignInStep)
+        .where(StaffSignInStep.staff_id == staff_id, StaffSignInStep.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _check_code(staff: Staff, code: str | None, *, ip: str | None, now: datetime) -> None:
@@ -178,6 +261,9 @@ def count_toward_lock(email: str, staff: Staff | None, *, ip: str | None, now: d
     actor = Actor.staff(staff) if staff else Actor.anonymous(email)
     account_lock = throttle.record_failure(throttle.email_key(email), throttle.account_limit(), now)
     if account_lock:
+        if staff is not None:
+            # Failed for good: the half-way sign-in of this account ends with the lock.
+            _end_open_steps(staff.id, "locked", now=now)
         audit.about_staff(
             "staff.locked",
             staff_id=staff.id if staff else None,

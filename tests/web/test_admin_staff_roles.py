@@ -132,4 +132,5 @@ def test_roles_only_an_admin_may_create_members_change_roles_or_make_links(
     assert response.status_code == 403
     assert staff_row(app, target.id).role == "support"
     assert member_id(app, "x@staff.example") is None
-    assert audit_actions(app) == before
+    # Nothing changed; the refusal itself is on the record (issue 11).
+    assert audit_actions(app) == [*before, ("authz.denied", "denied")]

@@ -439,7 +439,8 @@ def test_i6_roles_without_the_permission_cannot_ask(app, client, make_staff, ali
 
     assert response.status_code == 403
     assert impersonations(app) == []
-    assert audit_actions(app) == before
+    # Nothing changed; the refusal itself is on the record (issue 11).
+    assert audit_actions(app) == [*before, ("authz.denied", "denied")]
     assert open_user_page(client, alice).status_code == 200  # they may still look at the user
     assert "Start impersonation" not in open_user_page(client, alice).text
 
