@@ -2,8 +2,8 @@
 
 `HostDispatcher` sends the console host to the console app and every other host to the tenant app,
 which answers only for domains of the tenant registry (404 otherwise). Each face signs its session
-cookie with a salt naming the face *and the host*, so a cookie minted on one host fails its signature
-check on any other, whatever name it is sent under.
+cookie with a key derived for that face's cookies and a salt naming the face *and the host*, so a
+cookie minted on one host fails its signature check on any other, whatever name it is sent under.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from itsdangerous import URLSafeTimedSerializer
 from werkzeug.utils import redirect
 
 from impersonator.logs import REQUEST_ID_KEY
+from impersonator.services.keys import derived_key
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -76,7 +77,9 @@ class HostBoundSessionInterface(SecureCookieSessionInterface):
         if not app.secret_key:
             return None
         return URLSafeTimedSerializer(
-            app.secret_key,
+            # A key of the face's cookies' own, derived from SECRET_KEY (DESIGN I12): a signature made
+            # for another purpose with SECRET_KEY itself (a CSRF token, say) is never a cookie.
+            derived_key(f"{self.face}-session-cookie"),
             salt=f"impersonator-{self.face}-session|{hostname_of(request.host)}",
             serializer=self.serializer,
             signer_kwargs={"key_derivation": self.key_derivation, "digest_method": hashlib.sha256},

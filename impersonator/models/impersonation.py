@@ -62,6 +62,9 @@ class Impersonation(db.Model):
     issue_user_agent: Mapped[str | None] = mapped_column(String(300))
     redeem_ip: Mapped[str | None] = mapped_column(String(45))
     redeem_user_agent: Mapped[str | None] = mapped_column(String(300))
+    # SHA-256 of the secret that redemption put in the ghost's cookie: the cookie names this row,
+    # and only the secret proves the browser is the one that redeemed it (not a SECRET_KEY holder).
+    ghost_secret_hash: Mapped[str | None] = mapped_column(String(64))
 
     staff: Mapped[Staff] = relationship()
     user: Mapped[User] = relationship()

@@ -8,6 +8,9 @@ audited once, with its reason — the moment it may not. `record_request` keeps 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +18,7 @@ from sqlalchemy import bindparam, insert, select
 
 from impersonator.extensions import db
 from impersonator.models import GhostRequest, Impersonation, Setting, Staff, Tenant, TenantDomain, User
-from impersonator.services import impersonations, policy
+from impersonator.services import alerts, impersonations, policy
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
 from impersonator.services.settings import IMPERSONATION_ENABLED
@@ -32,6 +35,40 @@ END_MESSAGES = {
     "wrong_tenant": "This impersonation link was used on the wrong site.",
     "token_exposed": "This impersonation link was sent in a web address, so it was cancelled.",
 }
+
+
+def new_secret() -> str:
+    """The ghost session's own secret, set at redemption and kept in the ghost's cookie only."""
+    return secrets.token_urlsafe(32)
+
+
+def secret_hash(secret: str) -> str:
+    """What the database keeps of the secret (a random 256-bit value needs no slow hash)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def holds_the_secret(imp: Impersonation, secret: object) -> bool:
+    """Does the cookie's `secret` belong to this impersonation's ghost session? Its id alone is
+    no proof: the cookie is signed with a key derived from SECRET_KEY, the secret is not."""
+    if not isinstance(secret, str) or not secret or len(secret) > 100 or imp.ghost_secret_hash is None:
+        return False
+    return hmac.compare_digest(secret_hash(secret), imp.ghost_secret_hash)
+
+
+def refuse_foreign_cookie(imp: Impersonation, *, ip: str | None, now: datetime) -> None:
+    """A ghost cookie names `imp` without its secret: whoever signed it holds SECRET_KEY (a security
+    alert), or it dates from before ghost secrets existed (no hash to prove: refused quietly)."""
+    if imp.ghost_secret_hash is None:
+        return
+    alerts.raise_alert(
+        "ghost_cookie_forged",
+        actor=Actor.anonymous(ip or "unknown"),
+        at=now,
+        ip=ip,
+        tenant_id=imp.tenant_id,
+        details={"impersonation_id": imp.id},
+    )
+    db.session.commit()
 
 
 class ImpersonationEnded(DomainError):

@@ -6,6 +6,7 @@ Every refusal is audited; a replay or a token on the wrong tenant is also a secu
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -14,7 +15,7 @@ from sqlalchemy.orm import joinedload
 
 from impersonator.extensions import db
 from impersonator.models import Impersonation, Setting, Tenant
-from impersonator.services import alerts, audit, impersonations, notifications, policy, tokens
+from impersonator.services import alerts, audit, ghost, impersonations, notifications, policy, tokens
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError, NotAllowed
 from impersonator.services.settings import IMPERSONATION_ENABLED
@@ -59,10 +60,18 @@ class WrongTenant(NotAllowed):
         )
 
 
+@dataclass(frozen=True)
+class Redeemed:
+    """A ghost session just started: the cookie keeps both values, the database the secret's hash."""
+
+    impersonation_id: int
+    ghost_secret: str
+
+
 def redeem(
     token: str | None, *, tenant: Tenant, hostname: str, ip: str | None, user_agent: str | None, now: datetime
-) -> int:
-    """Turn a token into an active impersonation, once ever (I2), on its tenant only (I3); its id."""
+) -> Redeemed:
+    """Turn a token into an active impersonation, once ever (I2), on its tenant only (I3)."""
     try:
         claims = tokens.read(token, now=now)
     except (tokens.TokenExpired, tokens.TokenNotYetValid) as refused:
@@ -85,6 +94,7 @@ def redeem(
     # The one redemption (I2): a single conditional UPDATE decides, whatever runs in parallel.
     session_minutes = min(imp.duration_minutes, current_app.config["SESSION_MAX_MINUTES"])
     expires_at = now + timedelta(minutes=session_minutes)
+    ghost_secret = ghost.new_secret()
     claimed = db.session.execute(
         _CLAIM,
         {
@@ -93,6 +103,7 @@ def redeem(
             "expires_at": expires_at,
             "ip": ip,
             "user_agent": (user_agent or "")[:300] or None,
+            "ghost_secret_hash": ghost.secret_hash(ghost_secret),
         },
     )
     if claimed.rowcount != 1:
@@ -142,7 +153,7 @@ def redeem(
     notifications.access_notice(imp, ends_at=expires_at, now=now)
     impersonation_id = imp.id  # read before the commit expires the row: no extra round trip
     db.session.commit()
-    return impersonation_id
+    return Redeemed(impersonation_id, ghost_secret)
 
 
 def _load(impersonation_id: int, now: datetime) -> tuple[Impersonation | None, bool, int]:
@@ -181,6 +192,7 @@ _CLAIM = (
         expires_at=bindparam("expires_at"),
         redeem_ip=bindparam("ip"),
         redeem_user_agent=bindparam("user_agent"),
+        ghost_secret_hash=bindparam("ghost_secret_hash"),
     )
     .execution_options(synchronize_session=False)
 )

@@ -18,7 +18,8 @@ from impersonator.models import Tenant
 from impersonator.services import ghost as ghost_sessions
 from impersonator.services.ghost import Ghost, ImpersonationEnded
 from impersonator.services.links import console_url
-from impersonator.web import content_security_policy, database_available, error_page
+from impersonator.services.redemption import Redeemed
+from impersonator.web import client_ip, content_security_policy, database_available, error_page
 
 GHOST_KEY = "ghost"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -50,10 +51,17 @@ def not_for_impersonators(view: Callable) -> Callable:
 def read_ghost_session(hostname: str) -> Tenant | None:
     """The tenant of `hostname`, read with this browser's ghost session (kept for `guard`)."""
     state = session.get(GHOST_KEY)
-    impersonation_id = state.get("impersonation_id") if isinstance(state, dict) else None
+    state = state if isinstance(state, dict) else {}
+    impersonation_id = state.get("impersonation_id")
     tenant, found = ghost_sessions.find(hostname, impersonation_id)
-    g.ghost_session = (impersonation_id, found)
+    g.ghost_session = (impersonation_id, state.get("secret"), found)
     return tenant
+
+
+def start_ghost_session(redeemed: Redeemed) -> None:
+    """A new session (rotated: privilege changes) that holds only the ghost and its secret."""
+    session.clear()
+    session[GHOST_KEY] = {"impersonation_id": redeemed.impersonation_id, "secret": redeemed.ghost_secret}
 
 
 def guard():
@@ -62,8 +70,13 @@ def guard():
     if not session.get(GHOST_KEY) or request.endpoint == "static":  # files, not the account's pages
         return None
     # Read with the tenant by access.resolve_tenant, which runs first (without it: KeyError, a 500).
-    impersonation_id, found = g.pop("ghost_session")
+    impersonation_id, secret, found = g.pop("ghost_session")
     now = clock.now()
+    if found.impersonation is not None and not ghost_sessions.holds_the_secret(found.impersonation, secret):
+        # The cookie names a session it cannot prove it holds: nobody's ghost, not even signed in.
+        session.clear()
+        ghost_sessions.refuse_foreign_cookie(found.impersonation, ip=client_ip(), now=now)
+        return None
     try:
         ghost, user = ghost_sessions.check(found, tenant=g.tenant, now=now)
     except ImpersonationEnded as ended:

@@ -10,7 +10,7 @@ from impersonator.faces import hostname_of
 from impersonator.services import impersonations, redemption
 from impersonator.services.errors import DomainError
 from impersonator.services.links import console_url
-from impersonator.tenant.ghost import GHOST_KEY, current_impersonation
+from impersonator.tenant.ghost import current_impersonation, start_ghost_session
 from impersonator.web import client_ip, error_page, public, user_agent
 
 bp = Blueprint("ghost", __name__, url_prefix="/impersonation")
@@ -48,7 +48,7 @@ def redeem():
         _cancel_token_in_address()
         return error_page(400, ADDRESS_REFUSAL, title="Impersonation not started")
     try:
-        impersonation_id = redemption.redeem(
+        redeemed = redemption.redeem(
             request.form.get("token"),
             tenant=g.tenant,
             hostname=hostname_of(request.host),
@@ -60,7 +60,7 @@ def redeem():
         # A live ghost session in this browser (say, the handoff submitted twice) is left as it is.
         return error_page(refused.status, refused.message, title="Impersonation not started")
     previous = current_impersonation()
-    if previous is not None and previous.impersonation_id != impersonation_id:
+    if previous is not None and previous.impersonation_id != redeemed.impersonation_id:
         # One ghost per browser: the session this one replaces ends now, not at its time limit.
         impersonations.end(
             previous.impersonation_id,
@@ -69,9 +69,7 @@ def redeem():
             ip=client_ip(),
             now=clock.now(),
         )
-    # Privilege changes: a new session that holds only the ghost.
-    session.clear()
-    session[GHOST_KEY] = {"impersonation_id": impersonation_id}
+    start_ghost_session(redeemed)
     return redirect(url_for("tenant_home.index"), code=303)
 
 

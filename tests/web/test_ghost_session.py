@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from impersonator.extensions import db
@@ -16,6 +17,7 @@ from tests.support.impersonation import (
     END_PATH,
     ENDED_TITLE,
     READ_ONLY_MESSAGE,
+    REDEEM_PATH,
     copy_ghost_cookie,
     end_ghost,
     ghost_requests,
@@ -94,7 +96,8 @@ def test_i7_the_banner_is_on_every_tenant_page(ghost, tenant_app):
 
     for path in pages:
         page = ghost.get(path, base_url=ACME, follow_redirects=True)
-        assert page.status_code == (403 if path in OWNER_ONLY_PAGES else 200), path
+        expected = 403 if path in OWNER_ONLY_PAGES else 405 if path == REDEEM_PATH else 200
+        assert page.status_code == expected, path
         assert BANNER in page.text, path
 
 
@@ -332,3 +335,72 @@ def test_i4_a_new_handoff_is_not_blocked_by_the_ended_session_in_the_cookie(
     assert response.status_code == 303
     assert is_ghost(ghost)
     assert ended_reasons(app) == ["staff_ended"]
+
+
+# --- the ghost cookie proves the session with a secret only the redeeming browser holds ----------
+
+
+def tenant_cookie(app, payload: dict | None = None, *, key: str | None = None) -> str | dict:
+    """Read the tenant cookie's payload, or sign `payload` as a SECRET_KEY holder could: with the
+    face's own serializer (its derived key), or with `key` itself and the face's salt."""
+    tenant_app = app.extensions["impersonator.tenant_app"]
+    with tenant_app.test_request_context("/", base_url=ACME):
+        serializer = tenant_app.session_interface.get_signing_serializer(tenant_app)
+        if key is not None:
+            serializer = URLSafeTimedSerializer(
+                key, salt=serializer.salt, signer_kwargs=serializer.signer_kwargs
+            )
+        return serializer.dumps(payload) if payload is not None else serializer
+
+
+def cookie_name(app) -> str:
+    return app.extensions["impersonator.tenant_app"].config["SESSION_COOKIE_NAME"]
+
+
+def ghost_state(app, client) -> dict:
+    serializer = tenant_cookie(app)
+    return serializer.loads(client.get_cookie(cookie_name(app), domain="acme.localhost").value)["ghost"]
+
+
+def security_alerts(app) -> list[str]:
+    return [event["details"]["kind"] for event in audit_events(app, "security.alert")]
+
+
+@pytest.mark.parametrize("secret", [None, "a-guess-at-the-secret", ""], ids=["no secret", "wrong", "empty"])
+def test_i4_a_ghost_cookie_forged_with_the_key_but_without_the_secret_is_nobodys(app, ghost, secret):
+    live = ghost_state(app, ghost)
+    forged = {"impersonation_id": live["impersonation_id"]} | (
+        {"secret": secret} if secret is not None else {}
+    )
+    intruder = app.test_client()
+    intruder.set_cookie(cookie_name(app), tenant_cookie(app, {"ghost": forged}), domain="acme.localhost")
+
+    response = intruder.get("/", base_url=ACME)
+
+    assert response.status_code == 302  # to the sign-in: not a ghost, not signed in
+    assert response.headers["Location"].endswith("/sign-in")
+    assert security_alerts(app) == ["ghost_cookie_forged"]
+    assert the_impersonation(app).ended_at is None  # the real session goes on, untouched
+    assert is_ghost(ghost)
+
+
+def test_i4_the_cookie_key_is_derived_not_secret_key_itself(app, ghost):
+    """Signed with SECRET_KEY and the right salt, even with the real secret inside: not a cookie."""
+    live = ghost_state(app, ghost)
+    intruder = app.test_client()
+    value = tenant_cookie(app, {"ghost": live}, key=app.config["SECRET_KEY"])
+    intruder.set_cookie(cookie_name(app), value, domain="acme.localhost")
+
+    assert intruder.get("/", base_url=ACME).status_code == 302
+    assert not is_ghost(intruder)
+
+
+def test_i4_the_control_the_real_cookie_copied_elsewhere_is_the_ghost(app, ghost):
+    """What the tests above refuse would otherwise work: the real cookie, secret and all."""
+    other = app.test_client()
+    other.set_cookie(
+        cookie_name(app), tenant_cookie(app, {"ghost": ghost_state(app, ghost)}), domain="acme.localhost"
+    )
+
+    assert is_ghost(other)
+    assert security_alerts(app) == []

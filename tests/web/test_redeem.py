@@ -4,6 +4,7 @@ credential, it works once, on its own tenant, within its time to live, and every
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import timedelta
 
@@ -70,7 +71,14 @@ def test_i3_a_redemption_starts_a_fresh_tenant_session_holding_only_the_ghost(ap
 
     redeem(client, token)
 
-    assert cookie_payload(client) == {"ghost": {"impersonation_id": the_impersonation(app).id}}
+    ghost = cookie_payload(client)["ghost"]
+    assert cookie_payload(client) == {"ghost": ghost}
+    assert set(ghost) == {"impersonation_id", "secret"}
+    row = the_impersonation(app)
+    assert ghost["impersonation_id"] == row.id
+    # The database keeps only the secret's hash: the cookie alone proves nothing to a key holder.
+    assert len(ghost["secret"]) >= 40 and ghost["secret"] not in row.ghost_secret_hash
+    assert row.ghost_secret_hash == hashlib.sha256(ghost["secret"].encode()).hexdigest()
 
 
 def test_i3_the_token_carries_no_personal_data(token):

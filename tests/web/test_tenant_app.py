@@ -27,6 +27,7 @@ from impersonator.models import (
     User,
 )
 from impersonator.services import demo
+from impersonator.services import ghost as ghost_sessions
 from impersonator.services.passwords import hash_password, verify_password
 from tests.support.web import ACME, csrf_token, post_form, sign_in_customer
 
@@ -153,6 +154,9 @@ def change_password(client, current: str, new: str, confirm: str | None = None):
     return account_post(client, "password", data)
 
 
+GHOST_SECRET = "the-ghost-sessions-own-secret-set-at-redemption"
+
+
 def start_ghost(app, client, make_staff, clock, *, mode: str) -> int:
     """A ghost session on Alice's account: an impersonation row, redeemed now and not ended, and the
     tenant session cookie that carries it, signed as the tenant face signs it on acme.localhost."""
@@ -174,6 +178,7 @@ def start_ghost(app, client, make_staff, clock, *, mode: str) -> int:
             token_expires_at=now + timedelta(seconds=60),
             redeemed_at=now,
             expires_at=now + timedelta(minutes=30),
+            ghost_secret_hash=ghost_sessions.secret_hash(GHOST_SECRET),
         )
         db.session.add(imp)
         db.session.commit()
@@ -181,7 +186,7 @@ def start_ghost(app, client, make_staff, clock, *, mode: str) -> int:
     tenant_app = app.extensions["impersonator.tenant_app"]
     with tenant_app.test_request_context("/", base_url=ACME):
         serializer = tenant_app.session_interface.get_signing_serializer(tenant_app)
-        value = serializer.dumps({"ghost": {"impersonation_id": impersonation_id}})
+        value = serializer.dumps({"ghost": {"impersonation_id": impersonation_id, "secret": GHOST_SECRET}})
     client.set_cookie(tenant_app.config["SESSION_COOKIE_NAME"], value, domain="acme.localhost")
     return impersonation_id
 
