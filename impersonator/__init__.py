@@ -19,6 +19,7 @@ from impersonator.faces import HostBoundSessionInterface, HostDispatcher
 from impersonator.logs import configure_logging
 from impersonator.services import links
 from impersonator.web import register_error_handlers, register_security_headers
+from impersonator.web_input import register_request_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,6 +70,7 @@ def build_face(face: str, config: type[Config]) -> Flask:
     )
     app.config["PERMANENT_SESSION_LIFETIME"] = lifetime
     app.session_interface = HostBoundSessionInterface(face)
+    register_request_rules(app)  # the request class and the id converter, before any route
     register_extensions(app, face)
     register_blueprints(app, face)
     register_error_handlers(app)

@@ -1,13 +1,49 @@
-"""Form pieces both faces use. Every text field gets `Readable`: trimmed, length-capped, and free
-of NUL bytes, control and text-direction characters (DESIGN I11)."""
+"""Form pieces both faces use. Every form is a `TextForm`: it reads typed text only. Every text
+field gets `Readable`: trimmed, length-capped, and free of NUL bytes, control and text-direction
+characters (DESIGN I11)."""
 
 from __future__ import annotations
 
+from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import Field, Form
 from wtforms.validators import ValidationError
 
 from impersonator.services.errors import InvalidInput
 from impersonator.services.validation import clean_text, normalise_email
+from impersonator.web import ExplainedBadRequest
+
+
+class TextForm(FlaskForm):
+    """The base of every form of both faces: its fields take text, and only text.
+
+    Flask-WTF hands a form the request's file parts along with its text ones (and the values of a
+    JSON body, which may be numbers or lists), so a script posting `password` as a file part would
+    give the validators a FileStorage. Here anything that is not text never reaches a field, and
+    validating such a form answers 400 with a page naming the field: no browser sends a file for a
+    text box, and not every form's page has a place to show an error on every field."""
+
+    _not_text: tuple[str, ...] = ()  # names of the parts that were not text, in the order sent
+
+    class Meta:
+        def wrap_formdata(self, form: TextForm, formdata):
+            formdata = super().wrap_formdata(form, formdata)
+            if formdata is None:
+                return None
+            text, form._not_text = MultiDict(), ()
+            for name, value in formdata.items(multi=True):
+                if isinstance(value, str):
+                    text.add(name, value)
+                else:
+                    form._not_text += (name,)
+            return text
+
+    def validate(self, extra_validators=None) -> bool:
+        """Refuse the whole form if a field was sent as something other than text, else validate."""
+        for field in self:
+            if field.name in self._not_text:
+                raise ExplainedBadRequest(f"{field.label.text} must be typed text, not a file.")
+        return super().validate(extra_validators)
 
 
 class Readable:

@@ -9,10 +9,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, request
+from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import NoInspectionAvailable, SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from impersonator import clock
 from impersonator.extensions import db
@@ -35,6 +36,10 @@ ERROR_TEXT = {
         "The service could not record this safely, so nothing was changed. Please try again in a moment.",
     ),
 }
+
+
+class ExplainedBadRequest(BadRequest):
+    """A 400 whose description is a sentence written for a person: its error page shows it."""
 
 
 def public(view: Callable) -> Callable:
@@ -106,6 +111,7 @@ def error_page(code: int, message: str | None = None, title: str | None = None) 
     it is rendered without the faces' context processors (Flask-Login's loads the signed-in person)
     from values this request already holds, so it answers even when the database is what failed."""
     default_title, default_message = ERROR_TEXT.get(code, ERROR_TEXT[500])
+    _bind_urls_for_any_host()
     ghost = g.get("impersonation")  # the ghost guard's plain Ghost: it names the account's user
     template = current_app.jinja_env.get_template("shared/error.html")
     body = template.render(
@@ -119,6 +125,19 @@ def error_page(code: int, message: str | None = None, title: str | None = None) 
         now=clock.now(),
     )
     return body, code
+
+
+def _bind_urls_for_any_host() -> None:
+    """Let the page build its links (stylesheet, home) whatever the Host header said.
+
+    Flask binds a request's URL adapter to its host, IDNA-encoded; a host that cannot be encoded (a
+    label over 63 characters, an empty label) leaves the request without one (Werkzeug's BadHost),
+    and `url_for` would raise while the 404 for that very host is drawn. The page's links are paths
+    on this host, which need no host name: they are built with a stand-in one."""
+    if request_ctx.url_adapter is None:
+        request_ctx.url_adapter = current_app.url_map.bind(
+            "host.invalid", script_name=request.root_path or "/", url_scheme=request.scheme
+        )
 
 
 def _rollback() -> None:
@@ -146,7 +165,8 @@ def register_error_handlers(app: Flask) -> None:
         if error.code is None or error.code < 400:
             return error
         response = error.get_response()
-        body, code = error_page(error.code)
+        explained = error.description if isinstance(error, ExplainedBadRequest) else None
+        body, code = error_page(error.code, explained)
         _rollback()
         # Keep headers such as Allow (405) and Retry-After (429).
         headers = {k: v for k, v in response.headers.items() if k in ("Allow", "Retry-After")}

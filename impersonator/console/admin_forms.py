@@ -3,12 +3,19 @@ value is checked again by the service; these fields carry what was typed and say
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, SelectMultipleField, StringField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.validators import ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from impersonator.forms import EmailAddress, Password, Readable
+from impersonator.forms import EmailAddress, Password, Readable, TextForm
 from impersonator.models import ACCESS_POLICIES, ROLES, WEBHOOK_EVENTS
 from impersonator.services.roles import ROLE_LABELS
 from impersonator.services.switches import POLICY_LABELS
@@ -16,7 +23,7 @@ from impersonator.services.switches import POLICY_LABELS
 ROLE_CHOICES = [SelectChoice(role, ROLE_LABELS[role]) for role in ROLES]
 
 
-class GlobalSwitchForm(FlaskForm):
+class GlobalSwitchForm(TextForm):
     """Turn impersonation on or off for everyone; off needs the confirmation box ticked."""
 
     enabled = SelectField("Impersonation", choices=[SelectChoice("on", "On"), SelectChoice("off", "Off")])
@@ -27,7 +34,7 @@ class GlobalSwitchForm(FlaskForm):
             raise ValidationError("Tick the box to confirm: switching off ends every live impersonation.")
 
 
-class TenantSettingsForm(FlaskForm):
+class TenantSettingsForm(TextForm):
     """One tenant's switches. An unticked box is sent as nothing, so it reads as off."""
 
     impersonation_enabled = BooleanField("Impersonation allowed")
@@ -38,24 +45,33 @@ class TenantSettingsForm(FlaskForm):
     hide_justification = BooleanField("Hide support's justification from customers")
 
 
-class StaffCreateForm(FlaskForm):
+class StaffCreateForm(TextForm):
     email = StringField("Email", validators=[EmailAddress()])
     name = StringField("Name", validators=[Readable("Name", 200)])
     role = SelectField("Role", choices=ROLE_CHOICES, default="support")
 
 
-class RoleForm(FlaskForm):
+class RoleForm(TextForm):
     role = SelectField("Role", choices=ROLE_CHOICES)
 
 
-class EnrolPasswordForm(FlaskForm):
-    """The invitee's new password, typed twice (the service checks length and that both match)."""
+class EnrolOpenForm(TextForm):
+    """The enrolment link's code, moved here from the link's fragment by the page's script (or
+    pasted by the invitee): from here on it travels in form bodies only."""
 
+    token = StringField("Enrolment code")
+
+
+class EnrolPasswordForm(TextForm):
+    """The invitee's new password, typed twice (the service checks length and that both match),
+    with the link's code carried along in the form's body."""
+
+    token = HiddenField()
     password = PasswordField("New password", validators=[Password()])
     confirmation = PasswordField("Repeat the new password", validators=[Password()])
 
 
-class WebhookForm(FlaskForm):
+class WebhookForm(TextForm):
     url = StringField("Endpoint URL", validators=[Readable("Endpoint URL", 2000)])
     description = StringField(
         "Description (optional)", validators=[Readable("Description", 200, required=False)]

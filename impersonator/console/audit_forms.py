@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import StringField
 
-from impersonator.forms import Readable
+from impersonator.forms import Readable, TextForm
 from impersonator.services.live_sessions import NOTE_MAX_CHARS
 
 
-class TerminateForm(FlaskForm):
+class TerminateForm(TextForm):
     """*Terminate* on a live session: why, in a sentence the audit trail keeps."""
 
     reason = StringField("Reason", validators=[Readable("Reason", NOTE_MAX_CHARS)])

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 
-from impersonator.forms import EmailAddress, Password
+from impersonator.forms import EmailAddress, Password, TextForm
 
 
-class SignInForm(FlaskForm):
+class SignInForm(TextForm):
     email = StringField("Email", validators=[EmailAddress()])
     password = PasswordField("Password", validators=[Password()])
 
 
-class TotpForm(FlaskForm):
+class TotpForm(TextForm):
     # Checked by the TOTP service, which owns the exact rule (six ASCII digits, DESIGN I6).
     code = StringField("Authenticator code")
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(TextForm):
     """A button that changes something: only the CSRF token travels."""
 
 
@@ -30,7 +29,7 @@ def _whole_number(value: object) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else None
 
 
-class ImpersonateForm(FlaskForm):
+class ImpersonateForm(TextForm):
     """The impersonation request. The service re-checks every value (DESIGN I6): these fields only
     carry what was typed."""
 

@@ -63,7 +63,7 @@ def index():
     )
 
 
-@bp.post("/<int:message_pk>/retry")
+@bp.post("/<bigint:message_pk>/retry")
 @requires(Permission.ADMIN)
 def retry(message_pk: int):
     try:

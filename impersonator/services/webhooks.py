@@ -76,18 +76,16 @@ def checked_target(url: str | None, *, allow_private: bool | None = None) -> Tar
     """Check `url` (see check_url) and pin the address it resolved to."""
     url = (url or "").strip()
     if not url or len(url) > URL_MAX or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise InvalidInput(
-            "webhook_url_invalid", "Enter the full address, such as https://example.com/hooks."
-        )
-    parts = urlsplit(url)
+        raise _not_an_address()
     try:
+        # urlsplit refuses a broken bracketed host (`http://[`, `http://[zz]/`) and .port a port out
+        # of range: both with ValueError, which is a typo like any other here.
+        parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        port = -1
-    if parts.scheme not in {"http", "https"} or not parts.hostname or port == -1:
-        raise InvalidInput(
-            "webhook_url_invalid", "Enter the full address, such as https://example.com/hooks."
-        )
+        raise _not_an_address() from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise _not_an_address()
     if parts.username or parts.password:
         raise InvalidInput("webhook_url_credentials", "Put no user name or password in the address.")
     if allow_private is None:
@@ -102,6 +100,10 @@ def checked_target(url: str | None, *, allow_private: bool | None = None) -> Tar
             "webhooks only go to public addresses.",
         )
     return Target(url, addresses[0])
+
+
+def _not_an_address() -> InvalidInput:
+    return InvalidInput("webhook_url_invalid", "Enter the full address, such as https://example.com/hooks.")
 
 
 def is_public(address: Address) -> bool:
