@@ -1,6 +1,12 @@
 """A staff member's one-time enrolment link (public: the link is the credential). The invitee sets
 a password here, then goes on to the sign-in's authenticator step, exactly where a first sign-in
-with a password would have led."""
+with a password would have led.
+
+The link is `/enrol#<token>`: a fragment never leaves the browser, so the token reaches no access
+log, proxy or Referer. The page's script moves it into a form that POSTs it (`/enrol/open`); without
+script, the invitee pastes the part after `#` into that form. From there the token travels in form
+bodies only.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from impersonator import clock
-from impersonator.console.admin_forms import EnrolPasswordForm
+from impersonator.console.admin_forms import EnrolOpenForm, EnrolPasswordForm
 from impersonator.console.sign_in import start_pending
 from impersonator.services import staff_invites
 from impersonator.services.errors import DomainError
@@ -17,15 +23,24 @@ from impersonator.web import client_ip, error_page, public
 
 bp = Blueprint("staff_invites", __name__, url_prefix="/enrol")
 
-# The address carries the token: nothing may keep a copy of the page. (The console's referrer
-# policy, same-origin, already keeps the address from other sites, and Flask-WTF's referrer check
-# on HTTPS needs the referrer on the POST, so it stays.)
+# The pages carry the token: nothing may keep a copy of them. (The console's referrer policy,
+# same-origin, keeps the address from other sites; the token is never in the address anyway.)
 HEADERS = {"Cache-Control": "no-store"}
 
 
-@bp.get("/<token>")
+@bp.get("")
 @public
-def form(token: str):
+def opener():
+    """Where the link lands: its script posts the fragment's token; or the invitee pastes it."""
+    return render_template("console/enrol_open.html", form=EnrolOpenForm()), 200, HEADERS
+
+
+@bp.post("/open")
+@public
+def open_link():
+    form = EnrolOpenForm()
+    form.validate_on_submit()  # text only: a file where the code belongs is a 400 already
+    token = _token(form.token.data)
     try:
         invite = staff_invites.find(token, now=clock.now())
     except DomainError as refused:
@@ -33,11 +48,13 @@ def form(token: str):
     return _page(token, invite, EnrolPasswordForm())
 
 
-@bp.post("/<token>")
+@bp.post("")
 @public
-def submit(token: str):
+def submit():
     form = EnrolPasswordForm()
-    if current_user.is_authenticated or not form.validate_on_submit():
+    valid = form.validate_on_submit()  # text only: a file where the code belongs is a 400 already
+    token = _token(form.token.data)
+    if current_user.is_authenticated or not valid:
         return _form_again(token, form, status=409 if current_user.is_authenticated else 400)
     try:
         staff = staff_invites.accept(
@@ -57,7 +74,24 @@ def submit(token: str):
     return redirect(url_for("sign_in.enrol"), code=303)
 
 
-def _form_again(token: str, form: EnrolPasswordForm, *, status: int):
+@bp.get("/<path:token>")
+@public
+def token_in_address(token: str):
+    """A link of the old kind, `/enrol/<token>`: its token is in access logs by now, so a real one
+    is cancelled rather than used (the admin makes a new link), and a made-up one is just invalid."""
+    try:
+        staff_invites.cancel_exposed(token, ip=client_ip(), now=clock.now())
+    except DomainError as refused:
+        return _refused(refused)
+    return _refused(staff_invites.InviteInAddress())
+
+
+def _token(typed: str | None) -> str | None:
+    """The code as typed or moved from the link: pasted with its `#` or spaces, it still works."""
+    return typed.strip().removeprefix("#") if typed else None
+
+
+def _form_again(token: str | None, form: EnrolPasswordForm, *, status: int):
     try:
         invite = staff_invites.find(token, now=clock.now())
     except DomainError as refused:
@@ -78,5 +112,5 @@ def _page(token: str, invite, form: EnrolPasswordForm, *, status: int = 200):
 
 
 def _refused(refused: DomainError):
-    body, status = error_page(refused.status, refused.message, title="Enrolment link")
-    return body, status, HEADERS
+    body, code = error_page(refused.status, refused.message, title="Enrolment link")
+    return body, code, HEADERS

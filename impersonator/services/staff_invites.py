@@ -59,6 +59,19 @@ class InviteGone(DomainError):
         self.invite = invite
 
 
+class InviteInAddress(DomainError):
+    """A link of the old kind, with the token in the address's path (access logs keep those)."""
+
+    status = 410
+
+    def __init__(self) -> None:
+        super().__init__(
+            "invite_in_address",
+            "This enrolment link is of an older kind, whose code travels where logs can keep it, so "
+            "it was cancelled. Ask an administrator for a new link.",
+        )
+
+
 class PasswordRefused(InvalidInput):
     """The chosen password breaks a rule; `field` names the form field the message belongs to."""
 
@@ -82,8 +95,9 @@ def token_hash(token: str) -> str:
 
 
 def enrolment_url(token: str) -> str:
-    """The absolute address of the enrolment page on the console host (never from the request)."""
-    return console_url(f"/enrol/{token}")
+    """The absolute address of the enrolment page on the console host (never from the request),
+    the token in its fragment: browsers never send a fragment, so no server or proxy logs it."""
+    return console_url(f"/enrol#{token}")
 
 
 def issue_in_transaction(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) -> Issued:
@@ -145,6 +159,19 @@ def find(token: str | None, *, now: datetime) -> StaffInvite:
     if not invitee(invite).active:
         raise InviteGone("staff_disabled", invite)
     return invite
+
+
+def cancel_exposed(token: str | None, *, ip: str | None, now: datetime) -> None:
+    """Cancel the link whose token arrived in an address (`/enrol/<token>`), audited as a refusal;
+    InviteInvalid or InviteGone when there is nothing to cancel."""
+    invite = find(token, now=now)
+    db.session.execute(
+        update(StaffInvite)
+        .where(StaffInvite.id == invite.id, StaffInvite.used_at.is_(None))
+        .values(expires_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    _record_refusal(InviteGone("invite_expired", invite), ip=ip, now=now, reason="invite_in_address")
 
 
 def invitee(invite: StaffInvite) -> Staff:
@@ -211,8 +238,9 @@ def latest_by_staff() -> dict[int, StaffInvite]:
     return {invite.staff_id: invite for invite in invites}
 
 
-def _record_refusal(gone: InviteGone, *, ip: str | None, now: datetime) -> None:
-    db.session.rollback()
+def _record_refusal(gone: InviteGone, *, ip: str | None, now: datetime, reason: str | None = None) -> None:
+    if reason is None:  # a plain refusal writes nothing else; a cancellation keeps its update
+        db.session.rollback()
     staff = invitee(gone.invite)
     audit.about_staff(
         "staff.enrolment_refused",
@@ -221,6 +249,6 @@ def _record_refusal(gone: InviteGone, *, ip: str | None, now: datetime) -> None:
         at=now,
         ip=ip,
         outcome="denied",
-        details={"invite_id": gone.invite.id, "reason": gone.reason},
+        details={"invite_id": gone.invite.id, "reason": reason or gone.reason},
     )
     db.session.commit()

@@ -145,11 +145,30 @@ def test_the_address_flask_prints_leads_to_the_console(product):
 # --- the first clicks over HTTP, while the worker runs -------------------------------------------
 
 
-def test_the_admin_signs_in_with_the_printed_password_and_code(product):
+def test_the_admin_signs_in_and_a_new_member_enrols_with_a_link_no_log_line_holds(product, page: Page):
     # By now the worker has polled for a while: an idle pass is where it used to keep the lock.
     console = staff_signs_in(product, "admin")
     assert ALICE_NAME in console.get("/search?q=acme").text
     assert "outbox work" in console.get("/admin/outbox/").text
+
+    # A new member's one-time link carries its token in the fragment, which no browser sends.
+    created = console.submit(
+        "/admin/staff/",
+        "/admin/staff/",
+        {"email": "nina@corp.example", "name": "Nina New", "role": "support"},
+    )
+    link = html.unescape(re.search(r'id="enrolment-link"[^>]*>([^<]+)</code>', created.text).group(1))
+    token = link.split("#", 1)[1]
+    assert link == product.url(CONSOLE_HOST, f"/enrol#{token}")
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Welcome, Nina New")).to_be_visible()
+    assert "#" not in page.url  # the script took the code off the address bar
+    page.get_by_label("New password", exact=True).fill("nina's long new password")
+    page.get_by_label("Repeat the new password").fill("nina's long new password")
+    page.get_by_role("button", name="Set password and continue").click()
+    expect(page.get_by_text("Now set up your authenticator app.")).to_be_visible()
+    time.sleep(0.5)  # the web server's last lines
+    assert token not in product.output
 
 
 def test_the_security_officer_runs_the_command_the_audit_page_prints_as_printed(product):

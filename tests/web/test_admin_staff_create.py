@@ -35,13 +35,32 @@ def link_on(response) -> str:
     return html.unescape(match.group(1))
 
 
-def enrol_password(browser, link: str, password: str = PASSWORD, confirmation: str | None = None):
-    path = urlsplit(link).path
-    page = browser.get(path, base_url=CONSOLE)
-    assert page.status_code == 200, page.text
-    data = {"csrf_token": csrf_token(page.text), "password": password}
+def link_token(link: str) -> str:
+    """The link's one-time token: in its fragment, which no browser sends to a server."""
+    parts = urlsplit(link)
+    assert parts.path == "/enrol" and not parts.query, link
+    return parts.fragment
+
+
+def open_link(browser, link: str):
+    """What the link's page does: its script posts the fragment's token to /enrol/open."""
+    opener = browser.get("/enrol", base_url=CONSOLE)
+    assert opener.status_code == 200, opener.text
+    data = {"csrf_token": csrf_token(opener.text), "token": link_token(link)}
+    return browser.post("/enrol/open", base_url=CONSOLE, data=data)
+
+
+def post_password(browser, link: str, page, password: str = PASSWORD, confirmation: str | None = None):
+    """Submit the password form of `page` (the link's opened page) for `link`."""
+    data = {"csrf_token": csrf_token(page.text), "token": link_token(link), "password": password}
     data["confirmation"] = password if confirmation is None else confirmation
-    return browser.post(path, base_url=CONSOLE, data=data)
+    return browser.post("/enrol", base_url=CONSOLE, data=data)
+
+
+def enrol_password(browser, link: str, password: str = PASSWORD, confirmation: str | None = None):
+    page = open_link(browser, link)
+    assert page.status_code == 200, page.text
+    return post_password(browser, link, page, password, confirmation)
 
 
 def totp_secret(app, staff_id: int) -> str:
@@ -63,11 +82,11 @@ def test_a_new_member_enrols_with_the_link_sets_up_totp_and_signs_in(app, admin,
     assert created.status_code == 200
     assert created.headers["Cache-Control"] == "no-store"
     link = link_on(created)
-    assert link.startswith("http://console.localhost/enrol/")
+    assert link.startswith("http://console.localhost/enrol#")
     newcomer = member_id(app, "newcomer@staff.example")
     assert staff_row(app, newcomer).role == "impersonator"
     # The link is shown once: not on the staff list, not in the trail, not in the database.
-    token = urlsplit(link).path.rsplit("/", 1)[1]
+    token = link_token(link)
     assert token not in admin.get("/admin/staff/", base_url=CONSOLE).text
     assert token not in every_audit_text(app)
     with app.app_context():
@@ -78,7 +97,7 @@ def test_a_new_member_enrols_with_the_link_sets_up_totp_and_signs_in(app, admin,
     assert audit_events(app, "staff.invite_issued")[0]["target_id"] == newcomer
 
     invitee = app.test_client()
-    page = invitee.get(urlsplit(link).path, base_url=CONSOLE)
+    page = open_link(invitee, link)
     assert page.status_code == 200
     assert "Welcome, Nina Newcomer" in page.text and "newcomer@staff.example" in page.text
     response = enrol_password(invitee, link)
@@ -110,7 +129,7 @@ def test_a_new_member_enrols_with_the_link_sets_up_totp_and_signs_in(app, admin,
 
 def test_i12_a_new_member_cannot_sign_in_before_using_the_link(app, admin, client, clock):
     link = link_on(create_member(admin))
-    token = urlsplit(link).path.rsplit("/", 1)[1]
+    token = link_token(link)
 
     response = sign_in_password(client, "newcomer@staff.example", token)
 
@@ -126,9 +145,11 @@ def test_a_used_link_is_refused_with_410(app, admin, clock):
     assert enrol_password(app.test_client(), link).status_code == 303
 
     later = app.test_client()
-    page = later.get(urlsplit(link).path, base_url=CONSOLE)
+    page = open_link(later, link)
     again = later.post(
-        urlsplit(link).path, base_url=CONSOLE, data={"password": PASSWORD, "confirmation": PASSWORD}
+        "/enrol",
+        base_url=CONSOLE,
+        data={"token": link_token(link), "password": PASSWORD, "confirmation": PASSWORD},
     )
 
     assert page.status_code == 410
@@ -139,19 +160,10 @@ def test_a_used_link_is_refused_with_410(app, admin, clock):
 def test_a_used_link_posted_again_is_refused_and_audited(app, admin, clock):
     link = link_on(create_member(admin))
     browser = app.test_client()
-    path = urlsplit(link).path
-    token = csrf_token(browser.get(path, base_url=CONSOLE).text)
+    page = open_link(browser, link)
     assert enrol_password(app.test_client(), link).status_code == 303
 
-    response = browser.post(
-        path,
-        base_url=CONSOLE,
-        data={
-            "csrf_token": token,
-            "password": "another long password",
-            "confirmation": "another long password",
-        },
-    )
+    response = post_password(browser, link, page, "another long password")
 
     assert response.status_code == 410
     assert "already used" in response.text
@@ -163,7 +175,7 @@ def test_an_expired_link_is_refused_with_410(app, admin, clock):
     link = link_on(create_member(admin))
     clock.advance(hours=app.config["STAFF_INVITE_HOURS"], seconds=1)
 
-    response = app.test_client().get(urlsplit(link).path, base_url=CONSOLE)
+    response = open_link(app.test_client(), link)
 
     assert response.status_code == 410
     assert "This enrolment link has expired or was replaced by a newer one." in response.text
@@ -188,15 +200,58 @@ def test_i11_a_forged_or_mangled_link_is_a_clear_404(app, client, clock, path):
     assert "Traceback" not in response.text
 
 
+@pytest.mark.parametrize(
+    "token",
+    ["A" * 43, "short", "x" * 500, "\x00" * 21, "\u202eabcdefghijklmnopqrstuvwxyz", "abc/def", ""],
+    ids=["forged", "short", "huge", "nul-bytes", "bidi", "slash", "empty"],
+)
+def test_i11_a_forged_or_mangled_code_is_a_clear_404(app, client, clock, token):
+    opener = client.get("/enrol", base_url=CONSOLE)
+
+    response = client.post(
+        "/enrol/open", base_url=CONSOLE, data={"csrf_token": csrf_token(opener.text), "token": token}
+    )
+
+    assert response.status_code == 404
+    assert "This enrolment link is not valid." in response.text
+
+
+def test_i11_the_link_keeps_its_token_out_of_every_address(app, admin, clock):
+    """Issue 11 item 6: the token is in the fragment, posted in form bodies, never in a path or a
+    query (which access logs and proxies keep)."""
+    link = link_on(create_member(admin))
+    browser = app.test_client()
+    opener = browser.get(urlsplit(link).path, base_url=CONSOLE)
+    assert opener.status_code == 200 and "enrol-link.js" in opener.text
+    page = open_link(browser, link)
+
+    assert 'name="token"' in page.text and 'action="/enrol"' in page.text
+    assert page.headers["Cache-Control"] == "no-store"
+    assert post_password(browser, link, page).status_code == 303
+
+
+def test_i11_a_link_of_the_old_kind_is_cancelled_not_used(app, admin, clock):
+    """`/enrol/<token>`: the token is in access logs by now, so the link is cancelled."""
+    link = link_on(create_member(admin))
+
+    response = app.test_client().get(f"/enrol/{link_token(link)}", base_url=CONSOLE)
+
+    assert response.status_code == 410
+    assert "older kind" in response.text
+    [refusal] = audit_events(app, "staff.enrolment_refused")
+    assert refusal["details"]["reason"] == "invite_in_address"
+    assert open_link(app.test_client(), link).status_code == 410  # the admin makes a new one
+
+
 def test_a_forged_link_posted_changes_nothing(app, client, clock, make_staff):
     make_staff("support", enrolled=False)
     token = csrf_token(client.get("/sign-in", base_url=CONSOLE).text)
     before = audit_actions(app)
 
     response = client.post(
-        "/enrol/" + "A" * 43,
+        "/enrol",
         base_url=CONSOLE,
-        data={"csrf_token": token, "password": PASSWORD, "confirmation": PASSWORD},
+        data={"csrf_token": token, "token": "A" * 43, "password": PASSWORD, "confirmation": PASSWORD},
     )
 
     assert response.status_code == 404
@@ -231,14 +286,9 @@ def test_i11_a_bad_password_is_refused_and_the_link_still_works(
 
 def test_a_signed_in_person_is_asked_to_sign_out_before_using_a_link(app, admin, clock):
     link = link_on(create_member(admin))
-    path = urlsplit(link).path
 
-    page = admin.get(path, base_url=CONSOLE)
-    response = admin.post(
-        path,
-        base_url=CONSOLE,
-        data={"csrf_token": csrf_token(page.text), "password": PASSWORD, "confirmation": PASSWORD},
-    )
+    page = open_link(admin, link)
+    response = post_password(admin, link, page)
 
     assert page.status_code == 200 and "sign out first" in page.text
     assert response.status_code == 409
@@ -255,7 +305,7 @@ def test_a_new_link_revokes_the_old_one(app, admin, clock):
     assert reissued.status_code == 200
     new = link_on(reissued)
     assert new != old
-    assert app.test_client().get(urlsplit(old).path, base_url=CONSOLE).status_code == 410
+    assert open_link(app.test_client(), old).status_code == 410
     assert enrol_password(app.test_client(), new).status_code == 303
     issued = audit_events(app, "staff.invite_issued")
     assert [e["details"]["revoked"] for e in issued] == [0, 1]
@@ -289,7 +339,7 @@ def test_a_disabled_member_gets_no_link_and_their_old_link_stops_working(app, ad
     response = admin_post(admin, f"/admin/staff/{newcomer}/invite", follow_redirects=True)
 
     assert "a disabled account gets no link" in flashes(response)[0]
-    assert app.test_client().get(urlsplit(link).path, base_url=CONSOLE).status_code == 410
+    assert open_link(app.test_client(), link).status_code == 410
 
 
 @pytest.mark.parametrize(
@@ -345,7 +395,7 @@ def test_flask_staff_create_prints_an_enrolment_link_that_works(app, runner, clo
 
     assert result.exit_code == 0, result.output
     link = re.search(r"Enrolment link \(shown once, works once, until [^)]+\): (\S+)", result.output).group(1)
-    assert link.startswith("http://console.localhost/enrol/")
+    assert link.startswith("http://console.localhost/enrol#")
     browser = app.test_client()
     response = enrol_password(browser, link)
     assert urlsplit(response.headers["Location"]).path == "/sign-in/enrol"
@@ -365,7 +415,7 @@ def test_flask_staff_invite_reissues_the_link(app, runner, make_staff, clock):
 
 
 def test_a_link_used_twice_at_the_same_moment_sets_one_password(app, admin, clock):
-    token = urlsplit(link_on(create_member(admin))).path.rsplit("/", 1)[1]
+    token = link_token(link_on(create_member(admin)))
     start = threading.Barrier(4)
     outcomes: list[str] = []
 

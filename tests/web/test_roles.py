@@ -28,8 +28,10 @@ PUBLIC_ENDPOINTS = {
     "sign_in.enrol",
     "sign_in.sign_out",
     # A new staff member's one-time enrolment link: the link is the credential.
-    "staff_invites.form",
+    "staff_invites.opener",
+    "staff_invites.open_link",
     "staff_invites.submit",
+    "staff_invites.token_in_address",
 }
 PUBLIC_TENANT_ENDPOINTS = {
     "static",

@@ -94,15 +94,28 @@ def new_support_member(bed) -> int:
 
 
 def enrolment_submit(bed) -> Case:
-    """The public POST of an enrolment link: the link's page carries the form's token."""
+    """The public POST of an enrolment link's password: the opener page carries the form's token."""
     member = bed.make_staff("support", enrolled=False)
     with bed.app.app_context():
         issued = staff_invites.issue(
             db.session.get(Staff, member.id), actor=SYSTEM, ip=None, now=bed.clock.now()
         )
-    path = urlsplit(issued.url).path
+    token = urlsplit(issued.url).fragment
     password = "a long new staff password"
-    return Case(CONSOLE, path, path, {"password": password, "confirmation": password}, accepted_status=303)
+    data = {"token": token, "password": password, "confirmation": password}
+    return Case(CONSOLE, "/enrol", "/enrol", data, accepted_status=303)
+
+
+def enrolment_open(bed) -> Case:
+    """The link's page posts the fragment's token: the opener page carries the form's token."""
+    member = bed.make_staff("support", enrolled=False)
+    with bed.app.app_context():
+        issued = staff_invites.issue(
+            db.session.get(Staff, member.id), actor=SYSTEM, ip=None, now=bed.clock.now()
+        )
+    return Case(
+        CONSOLE, "/enrol/open", "/enrol", {"token": urlsplit(issued.url).fragment}, accepted_status=200
+    )
 
 
 def tenant_settings(bed) -> Case:
@@ -161,4 +174,5 @@ CSRF_CASES = {
         lambda bed: f"/admin/outbox/{make_failed_message(bed.app, bed.clock.now())}/retry"
     ),
     ("console", "staff_invites.submit"): enrolment_submit,
+    ("console", "staff_invites.open_link"): enrolment_open,
 }
