@@ -218,17 +218,8 @@ def _redeem_failed(
 ) -> None:
     db.session.rollback()
     imp = db.session.get(Impersonation, impersonation_id) if impersonation_id else None
-    actor = Actor.staff(imp.staff) if imp else Actor.anonymous(ip or "unknown")
-    audit.record(
-        "impersonation.redeem_failed",
-        actor=actor,
-        at=now,
-        ip=ip,
-        outcome="denied",
-        target_type="user" if imp else None,
-        target_id=imp.user_id if imp else None,
-        tenant_id=tenant.id,
-        details={"impersonation_id": impersonation_id, "reason": reason},
+    actor = _audit_refusal(
+        imp, tenant, {"impersonation_id": impersonation_id, "reason": reason}, ip=ip, now=now
     )
     if reason in ("replayed", "cancelled"):
         alerts.raise_alert(
@@ -257,18 +248,32 @@ def cancel_exposed(token: str | None, *, tenant: Tenant, ip: str | None, now: da
     if imp is not None and not secrets.compare_digest(imp.token_jti, claims.jti):
         imp = None  # a good signature over another token's id: a forgery, cancels nothing
     if imp is not None:
-        db.session.execute(
-            update(Impersonation)
-            .where(
-                Impersonation.id == imp.id,
-                Impersonation.redeemed_at.is_(None),
-                Impersonation.ended_at.is_(None),
-            )
-            .values(ended_at=now, end_reason="token_exposed")
-            .execution_options(synchronize_session=False)
-        )
-    actor = Actor.staff(imp.staff) if imp else Actor.anonymous(ip or "unknown")
+        _cancel_unredeemed(imp.id, "token_exposed", now=now)
     details = {"impersonation_id": imp.id if imp else None, "reason": "token_in_address"}
+    actor = _audit_refusal(imp, tenant, details, ip=ip, now=now)
+    alerts.raise_alert("token_in_address", actor=actor, at=now, ip=ip, tenant_id=tenant.id, details=details)
+    db.session.commit()
+
+
+def _cancel_unredeemed(impersonation_id: int, end_reason: str, *, now: datetime) -> None:
+    """End an impersonation whose token was never redeemed: that token can no longer be used."""
+    db.session.execute(
+        update(Impersonation)
+        .where(
+            Impersonation.id == impersonation_id,
+            Impersonation.redeemed_at.is_(None),
+            Impersonation.ended_at.is_(None),
+        )
+        .values(ended_at=now, end_reason=end_reason)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _audit_refusal(
+    imp: Impersonation | None, tenant: Tenant, details: dict, *, ip: str | None, now: datetime
+) -> Actor:
+    """The `impersonation.redeem_failed` event (on the staff member, when the token named one)."""
+    actor = Actor.staff(imp.staff) if imp else Actor.anonymous(ip or "unknown")
     audit.record(
         "impersonation.redeem_failed",
         actor=actor,
@@ -280,8 +285,7 @@ def cancel_exposed(token: str | None, *, tenant: Tenant, ip: str | None, now: da
         tenant_id=tenant.id,
         details=details,
     )
-    alerts.raise_alert("token_in_address", actor=actor, at=now, ip=ip, tenant_id=tenant.id, details=details)
-    db.session.commit()
+    return actor
 
 
 def _burn_wrong_tenant(
@@ -289,14 +293,7 @@ def _burn_wrong_tenant(
 ) -> None:
     """A token presented on another tenant's domain is burned and raises a security event (I3)."""
     db.session.rollback()
-    db.session.execute(
-        update(Impersonation)
-        .where(
-            Impersonation.id == imp.id, Impersonation.redeemed_at.is_(None), Impersonation.ended_at.is_(None)
-        )
-        .values(ended_at=now, end_reason="wrong_tenant")
-        .execution_options(synchronize_session=False)
-    )
+    _cancel_unredeemed(imp.id, "wrong_tenant", now=now)
     actor = Actor.staff(imp.staff)
     audit.about_user(
         "impersonation.redeem_failed",
