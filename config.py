@@ -93,6 +93,14 @@ class Config:
     LOCKOUT_MINUTES = env_int("LOCKOUT_MINUTES", 15)
     # Failed sign-ins from one address before it is refused with 429 for LOCKOUT_MINUTES.
     IP_FAILURE_LIMIT = env_int("IP_FAILURE_LIMIT", 50)
+    # LOCKOUT_THRESHOLD throttles one account from one address; the account itself locks (from
+    # everywhere) only on this many failures within the window from this many distinct addresses,
+    # so knowing an email is not enough to lock its owner out (issue 11 item 10).
+    ACCOUNT_LOCK_FAILURES = env_int("ACCOUNT_LOCK_FAILURES", 20)
+    ACCOUNT_LOCK_ADDRESSES = env_int("ACCOUNT_LOCK_ADDRESSES", 3)
+    # Who a staff member should tell when a lock was not them (an address or a URL), named in the
+    # lock email; none: "your security team".
+    SECURITY_CONTACT = env_str("SECURITY_CONTACT")
     TOTP_ISSUER = env_str("TOTP_ISSUER", "Impersonator")
     # Fernet keys for TOTP secrets at rest, newest first; empty means "derive one from SECRET_KEY".
     TOTP_ENCRYPTION_KEYS = env_list("TOTP_ENCRYPTION_KEYS", [])
@@ -167,6 +175,14 @@ class Config:
             raise ConfigError("MAIL_BACKEND must be smtp or file")
         if cls.MAIL_USE_TLS and cls.MAIL_USE_SSL:
             raise ConfigError("MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL exclude each other; choose one")
+        if not 2 <= cls.ACCOUNT_LOCK_ADDRESSES <= cls.ACCOUNT_LOCK_FAILURES:
+            # One address must never lock an account from everywhere: that is the denial of service.
+            raise ConfigError("ACCOUNT_LOCK_ADDRESSES must be at least 2 and at most ACCOUNT_LOCK_FAILURES")
+        if cls.SECURITY_CONTACT and (
+            len(cls.SECURITY_CONTACT) > 200
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in cls.SECURITY_CONTACT)
+        ):
+            raise ConfigError("SECURITY_CONTACT must be one line of at most 200 characters")
         if cls.AUDIT_HMAC_KEY and cls.AUDIT_HMAC_KEY == cls.SECRET_KEY:
             raise ConfigError("AUDIT_HMAC_KEY must differ from SECRET_KEY")
 

@@ -13,7 +13,9 @@ from impersonator.models.types import BigIntId, UTCDateTime
 
 class FailedAttempt(db.Model):
     """One failure counted against a key (a hashed email, an IP address). Rows older than the
-    window are pruned as new ones arrive, so counting "the last 15 minutes" stays cheap."""
+    window are pruned as new ones arrive, so counting "the last 15 minutes" stays cheap. `source`
+    is a keyed hash of the client address where a limit counts distinct addresses (a staff
+    account's lock), never the address itself."""
 
     __tablename__ = "failed_attempt"
     __table_args__ = (Index("ix_failed_attempt_key_at", "key", "at"),)
@@ -21,6 +23,7 @@ class FailedAttempt(db.Model):
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str | None] = mapped_column(String(64))
 
 
 class Lockout(db.Model):

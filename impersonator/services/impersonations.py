@@ -21,6 +21,7 @@ from impersonator.services import (
     policy,
     secret_box,
     staff_auth,
+    staff_lockout,
     throttle,
     tokens,
     totp,
@@ -110,9 +111,9 @@ def _issue(
         raise policy.deny("code_needed" if user.tenant.access_policy == "code_always" else "consent_needed")
 
     # Step-up: a fresh TOTP code, each step once (I6); then the customer's code, once.
-    lock = throttle.locked_until(throttle.email_key(staff.email), now)
-    if lock:
-        raise Locked("account_locked", lock)
+    locked = staff_lockout.account_lock(staff.email, ip=ip, now=now)
+    if locked:
+        raise locked
     totp.consume(staff.id, secret_box.decrypt(staff.totp_secret_encrypted), ask.totp_code, now)
     if needs_code:
         code_lock = throttle.locked_until(access_codes.failure_key(user.id), now)
@@ -173,8 +174,19 @@ def _issue(
 def _record_denial(
     staff: Staff, user: User, ask: Request, denied: DomainError, *, ip: str | None, now: datetime
 ) -> None:
-    """Audit the refusal (and count wrong codes toward their locks) in a transaction of its own."""
+    """Count wrong codes toward their locks, then audit the refusal and any lock it started, in a
+    transaction of its own (counter rows are locked before the audit chain's head)."""
     db.session.rollback()
+    counted = None
+    if isinstance(denied, totp.TotpRejected):
+        counted = staff_auth.count_toward_lock(staff.email, staff, ip=ip, now=now)
+    code_lock = None
+    if isinstance(denied, access_codes.AccessCodeRejected):
+        code_lock = throttle.record_failure(
+            access_codes.failure_key(user.id), access_codes.failure_limit(), now
+        )
+        if code_lock:
+            access_codes.revoke_all(user.id, now=now)
     audit.about_user(
         "impersonation.denied",
         user_id=user.id,
@@ -185,31 +197,28 @@ def _record_denial(
         outcome="denied",
         details={"reason": denied.reason, "mode": ask.mode, "ticket": (ask.ticket or "")[:100]},
     )
-    if isinstance(denied, totp.TotpRejected):
-        staff_auth.count_toward_lock(staff.email, staff, ip=ip, now=now)
-    if isinstance(denied, access_codes.AccessCodeRejected):
-        lock = throttle.record_failure(access_codes.failure_key(user.id), access_codes.failure_limit(), now)
-        if lock:
-            access_codes.revoke_all(user.id, now=now)
-            audit.about_user(
-                "access_code.locked",
-                user_id=user.id,
-                tenant_id=user.tenant_id,
-                actor=Actor.staff(staff),
-                at=now,
-                ip=ip,
-                outcome="denied",
-                details={"until": lock.isoformat()},
-            )
-            alerts.raise_alert(
-                "access_code_locked",
-                actor=Actor.staff(staff),
-                at=now,
-                ip=ip,
-                tenant_id=user.tenant_id,
-                details={"user_id": user.id, "until": lock.isoformat()},
-            )
-            notifications.code_lockout_notice(user, until=lock, now=now)
+    if counted is not None:
+        staff_lockout.report(counted, now=now)
+    if code_lock:
+        audit.about_user(
+            "access_code.locked",
+            user_id=user.id,
+            tenant_id=user.tenant_id,
+            actor=Actor.staff(staff),
+            at=now,
+            ip=ip,
+            outcome="denied",
+            details={"until": code_lock.isoformat()},
+        )
+        alerts.raise_alert(
+            "access_code_locked",
+            actor=Actor.staff(staff),
+            at=now,
+            ip=ip,
+            tenant_id=user.tenant_id,
+            details={"user_id": user.id, "until": code_lock.isoformat()},
+        )
+        notifications.code_lockout_notice(user, until=code_lock, now=now)
     db.session.commit()
 
 

@@ -1,6 +1,7 @@
 """Staff sign-in: password, then TOTP (or TOTP enrolment on first sign-in), then a server-side
-session. Failures are counted per account name and per client address, locked after
-LOCKOUT_THRESHOLD within the window, and every attempt, good or bad, is audited (DESIGN I1, I6).
+session. Failures are counted per account name and address, per account name and per address
+(services/staff_lockout.py: an email alone locks nobody out), and every attempt, good or bad, is
+audited (DESIGN I1, I6).
 
 The half-way state between the two steps is a server-side row too (a sign-in step): the cookie
 carries a random token whose SHA-256 the row keeps, and the step ends when the sign-in completes
@@ -19,9 +20,9 @@ from sqlalchemy import delete, select, update
 
 from impersonator.extensions import db
 from impersonator.models import Staff, StaffSignInStep
-from impersonator.services import alerts, audit, secret_box, staff_sessions, throttle, totp
+from impersonator.services import audit, secret_box, staff_lockout, staff_sessions, throttle, totp
 from impersonator.services.audit import Actor
-from impersonator.services.errors import DomainError, Locked
+from impersonator.services.errors import DomainError
 from impersonator.services.passwords import verify_password
 from impersonator.services.validation import normalise_email
 
@@ -53,7 +54,7 @@ def check_password(email_input: str | None, password: str, *, ip: str | None, no
             reason = "unknown_email"
         else:
             reason = "wrong_password" if not password_ok else "staff_disabled"
-        _record_failure(email, staff, reason, ip=ip, now=now)
+        _record_failure(email, staff, reason, ip=ip, now=now, step_token=None)
         raise SignInRefused()
     if not staff.totp_enrolled and staff.totp_secret_encrypted is None:
         # First sign-in (or after a reset): the secret to enrol is made now, on this POST.
@@ -110,8 +111,9 @@ def complete_with_totp(
     session token."""
     if not staff.totp_enrolled:
         raise SignInStepExpired()
-    _check_code(staff, code, ip=ip, now=now)
+    _check_code(staff, code, step_token, ip=ip, now=now)
     _end_step(staff, step_token, now=now)
+    _forget_failures(staff, ip=ip)
     return _open_session(staff, "password+totp", ip=ip, user_agent=user_agent, now=now)
 
 
@@ -135,8 +137,9 @@ def confirm_enrolment(
     and signs in."""
     if staff.totp_enrolled or staff.totp_secret_encrypted is None:
         raise SignInStepExpired()
-    _check_code(staff, code, ip=ip, now=now)
+    _check_code(staff, code, step_token, ip=ip, now=now)
     _end_step(staff, step_token, now=now)
+    _forget_failures(staff, ip=ip)
     staff.totp_enrolled_at = now
     audit.about_staff(
         "staff.totp_enrolled",
@@ -179,27 +182,39 @@ def _end_step(staff: Staff, step_token: str | None, *, now: datetime) -> None:
         raise SignInStepExpired()
 
 
-def _end_open_steps(staff_id: int, reason: str, *, now: datetime) -> None:
-    """End every open sign-in step of one staff member, in the current transaction."""
+def _end_open_steps(staff_id: int, reason: str, *, now: datetime, step_token: str | None = None) -> None:
+    """End the open sign-in steps of one staff member (only the one behind `step_token`, if given),
+    in the current transaction."""
+    ending = update(StaffSignInStep).where(
+        StaffSignInStep.staff_id == staff_id, StaffSignInStep.ended_at.is_(None)
+    )
+    if step_token is not None:
+        ending = ending.where(StaffSignInStep.token_hash == _step_hash(step_token))
     db.session.execute(
-        update(StaffSignInStep)
-        .where(StaffSignInStep.staff_id == staff_id, StaffSignInStep.ended_at.is_(None))
-        .values(ended_at=now, end_reason=reason)
-        .execution_options(synchronize_session=False)
+        ending.values(ended_at=now, end_reason=reason).execution_options(synchronize_session=False)
     )
 
 
-def _check_code(staff: Staff, code: str | None, *, ip: str | None, now: datetime) -> None:
+def _check_code(
+    staff: Staff, code: str | None, step_token: str | None, *, ip: str | None, now: datetime
+) -> None:
     _refuse_while_locked(staff.email, ip=ip, now=now)
     try:
         totp.consume(staff.id, secret_box.decrypt(staff.totp_secret_encrypted), code, now)
     except totp.TotpRejected as rejected:
-        _record_failure(staff.email, staff, rejected.reason, ip=ip, now=now)
+        _record_failure(staff.email, staff, rejected.reason, ip=ip, now=now, step_token=step_token)
         raise
 
 
+def _forget_failures(staff: Staff, *, ip: str | None) -> None:
+    """After a full sign-in, this address's failures stop counting: the owner's own typos never help
+    lock them out. Those from elsewhere stay, so an attacker's progress toward the account lock is
+    not wiped. Called before anything is audited (counter rows before the audit chain's head)."""
+    throttle.clear(throttle.pair_key(staff.email, ip))
+    throttle.forget_source(throttle.email_key(staff.email), throttle.source_of(ip))
+
+
 def _open_session(staff: Staff, method: str, *, ip: str | None, user_agent: str | None, now: datetime) -> str:
-    throttle.clear(throttle.email_key(staff.email))
     staff.last_sign_in_at = now
     token = staff_sessions.start(staff, ip=ip, user_agent=user_agent, now=now)
     audit.about_staff(
@@ -215,12 +230,14 @@ def _open_session(staff: Staff, method: str, *, ip: str | None, user_agent: str 
 
 
 def _refuse_while_locked(email: str, *, ip: str | None, now: datetime) -> None:
-    address_lock = throttle.locked_until(throttle.ip_key(ip), now)
+    # Throttles are not audited per attempt: their start was, and a flood must not flood the trail.
+    address_lock = staff_lockout.address_lock(ip, now)
     if address_lock:
-        # Not audited per attempt: the lock itself was, and a flood must not flood the trail.
-        raise Locked("address_throttled", address_lock)
-    account_lock = throttle.locked_until(throttle.email_key(email), now)
-    if account_lock:
+        raise address_lock
+    locked = staff_lockout.account_lock(email, ip=ip, now=now)
+    if locked is None:
+        return
+    if locked.reason == "account_locked":
         audit.record(
             "staff.sign_in_failed",
             actor=Actor.anonymous(email),
@@ -230,18 +247,15 @@ def _refuse_while_locked(email: str, *, ip: str | None, now: datetime) -> None:
             details={"reason": "locked", "email": email},
         )
         db.session.commit()
-        raise Locked("account_locked", account_lock)
+    raise locked
 
 
-def _record_failure(email: str, staff: Staff | None, reason: str, *, ip: str | None, now: datetime) -> None:
-    """Audit and count one failure in a transaction of its own, then commit it."""
+def _record_failure(
+    email: str, staff: Staff | None, reason: str, *, ip: str | None, now: datetime, step_token: str | None
+) -> None:
+    """Count and audit one failure in a transaction of its own, then commit it."""
     db.session.rollback()  # nothing half-done by the failed step rides along with the failure
-    count_failure(email, staff, reason, ip=ip, now=now)
-    db.session.commit()
-
-
-def count_failure(email: str, staff: Staff | None, reason: str, *, ip: str | None, now: datetime) -> None:
-    """Audit a failed sign-in and count it toward the locks, in the caller's transaction."""
+    counted = count_toward_lock(email, staff, ip=ip, now=now, step_token=step_token)
     actor = Actor.staff(staff) if staff else Actor.anonymous(email)
     audit.about_staff(
         "staff.sign_in_failed",
@@ -252,41 +266,20 @@ def count_failure(email: str, staff: Staff | None, reason: str, *, ip: str | Non
         outcome="failure",
         details={"reason": reason, "email": email},
     )
-    count_toward_lock(email, staff, ip=ip, now=now)
+    staff_lockout.report(counted, now=now)
+    db.session.commit()
 
 
-def count_toward_lock(email: str, staff: Staff | None, *, ip: str | None, now: datetime) -> None:
-    """Count a wrong password or TOTP code (sign-in or step-up alike, DESIGN I6); reaching the limit
-    locks the account name, or the client address, and the lock is audited."""
-    actor = Actor.staff(staff) if staff else Actor.anonymous(email)
-    account_lock = throttle.record_failure(throttle.email_key(email), throttle.account_limit(), now)
-    if account_lock:
-        if staff is not None:
-            # Failed for good: the half-way sign-in of this account ends with the lock.
-            _end_open_steps(staff.id, "locked", now=now)
-        audit.about_staff(
-            "staff.locked",
-            staff_id=staff.id if staff else None,
-            actor=actor,
-            at=now,
-            ip=ip,
-            outcome="denied",
-            details={"email": email, "until": account_lock.isoformat()},
-        )
-        alerts.raise_alert(
-            "staff_locked",
-            actor=actor,
-            at=now,
-            ip=ip,
-            details={"email": email, "until": account_lock.isoformat()},
-        )
-    address_lock = throttle.record_failure(throttle.ip_key(ip), throttle.address_limit(), now)
-    if address_lock:
-        audit.record(
-            "sign_in.address_throttled",
-            actor=Actor.anonymous(ip or "unknown"),
-            at=now,
-            ip=ip,
-            outcome="denied",
-            details={"until": address_lock.isoformat()},
-        )
+def count_toward_lock(
+    email: str, staff: Staff | None, *, ip: str | None, now: datetime, step_token: str | None = None
+) -> staff_lockout.Counted:
+    """Count a wrong password or TOTP code (sign-in or step-up alike, DESIGN I6) in the caller's
+    transaction, before anything is audited; the caller audits, then `staff_lockout.report`s."""
+    counted = staff_lockout.count(email, staff, ip=ip, now=now)
+    if staff is not None and counted.locked_until:
+        # Failed for good: every half-way sign-in of this account ends with the lock.
+        _end_open_steps(staff.id, "locked", now=now)
+    elif staff is not None and counted.throttled_until and step_token:
+        # Throttled from here: the half-way sign-in that failed ends; the owner's elsewhere does not.
+        _end_open_steps(staff.id, "throttled", now=now, step_token=step_token)
+    return counted

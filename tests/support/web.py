@@ -29,6 +29,12 @@ def post_form(client: FlaskClient, base_url: str, page: str, action: str, data: 
     )
 
 
+def from_address(client: FlaskClient, ip: str) -> FlaskClient:
+    """Make the client's next requests come from `ip` (REMOTE_ADDR: no proxy is trusted in tests)."""
+    client.environ_base["REMOTE_ADDR"] = ip
+    return client
+
+
 def sign_in_password(client: FlaskClient, email: str, password: str):
     return post_form(client, CONSOLE, "/sign-in", "/sign-in", {"email": email, "password": password})
 

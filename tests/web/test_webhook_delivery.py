@@ -23,7 +23,7 @@ from tests.support.impersonation import (
     request_impersonation,
     user_id,
 )
-from tests.support.web import sign_in, sign_in_password, submit_code
+from tests.support.web import from_address, sign_in, sign_in_password, submit_code
 from tests.support.webhook_receiver import HOOK, answer, types_received, wrong_code
 from tests.support.webhooks import (
     arrivals,
@@ -206,7 +206,7 @@ def test_i10_the_flask_outbox_work_command_delivers_once(
 def test_i10_every_webhook_event_is_emitted_by_the_real_flows(
     make_app, httpserver, hook_url, make_staff, tenants, clock
 ):
-    app = make_app(LOCKOUT_THRESHOLD=3)
+    app = make_app(LOCKOUT_THRESHOLD=3, ACCOUNT_LOCK_FAILURES=3, ACCOUNT_LOCK_ADDRESSES=2)
     answer(httpserver)
     _, secret = subscribe(app, hook_url, clock.now())
     alice = user_id(app, "alice@acme.example")
@@ -223,8 +223,8 @@ def test_i10_every_webhook_event_is_emitted_by_the_real_flows(
     stranger = app.test_client()
     clock.next_totp_step()
     sign_in_password(stranger, intruder.email, intruder.password)
-    for _ in range(3):
-        submit_code(stranger, wrong_code(intruder, clock))  # staff.locked and security.alert
+    for address in ("198.51.100.1", "198.51.100.1", "198.51.100.2"):  # the lock takes two addresses
+        submit_code(from_address(stranger, address), wrong_code(intruder, clock))  # staff.locked, alert
     work(app, clock.now())
 
     assert denied.status_code == 400  # a malformed code: refused, and audited as denied
