@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Iterable
 
 from flask import Flask, request
+from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.utils import redirect
@@ -67,8 +68,23 @@ class HostDispatcher:
         return face(environ, start_with_id)
 
 
+class MappingOnly(TaggedJSONSerializer):
+    """Flask's cookie serializer, but only a mapping of text keys is a session. A cookie's contents
+    are input: whoever holds the key (development's is public) could sign `0`, a list or 10**30,
+    which Flask would fail to open or to save again. Anything else reads as an empty session:
+    signed out, the ordinary path."""
+
+    def loads(self, value: str) -> dict:
+        data = super().loads(value)
+        if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
+            return {}
+        return data
+
+
 class HostBoundSessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie session, with a salt of the face and the request's host name."""
+
+    serializer = MappingOnly()
 
     def __init__(self, face: str) -> None:
         self.face = face

@@ -11,10 +11,8 @@ from flask import Request as FlaskRequest
 from werkzeug.formparser import FormDataParser
 from werkzeug.routing import IntegerConverter, Map, ValidationError
 
-# The largest id a table can hold: INTEGER on PostgreSQL for most tables, BIGINT for the few that
-# grow fast (audit events, outbox messages; models/types.py BigIntId). SQLite's are 64-bit either way.
-ID_MAX = 2**31 - 1
-BIG_ID_MAX = 2**63 - 1
+from impersonator.services.validation import BIG_ID_MAX, ID_MAX
+
 _RAW_BYTE = re.compile(rb"[\x80-\xff]")
 
 

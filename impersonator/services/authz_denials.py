@@ -25,6 +25,7 @@ from impersonator.logs import database_problem
 from impersonator.models import AuthzDenial, Staff
 from impersonator.services import alerts, audit
 from impersonator.services.audit import Actor
+from impersonator.services.validation import loggable_path
 
 log = logging.getLogger("impersonator.authz")
 
@@ -79,7 +80,7 @@ def _record(
             outcome="denied",
             details={
                 "permission": permission,
-                "path": path[:_PATH_CHARS],
+                "path": loggable_path(path, max_length=_PATH_CHARS),
                 "method": method,
                 "ip": ip,
                 "session_id": session_id,

@@ -15,7 +15,7 @@ from impersonator.services import audit, throttle
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError, Locked
 from impersonator.services.passwords import verify_password
-from impersonator.services.validation import normalise_email
+from impersonator.services.validation import normalise_email, row_id
 
 
 class CustomerSignInRefused(DomainError):
@@ -69,12 +69,10 @@ def session_state(user: User, now: datetime) -> dict:
 
 def signed_in_user(tenant: Tenant, state: dict, *, now: datetime) -> User | None:
     """The user a tenant session cookie speaks for, if still valid on this tenant."""
-    user_id, signed_in_at, fingerprint = state.get("user_id"), state.get("at"), state.get("pw")
-    if (
-        not isinstance(user_id, int)
-        or not isinstance(signed_in_at, float)
-        or not isinstance(fingerprint, str)
-    ):
+    if not isinstance(state, dict):  # a cookie's contents are input: any other shape is signed out
+        return None
+    user_id, signed_in_at, fingerprint = row_id(state.get("user_id")), state.get("at"), state.get("pw")
+    if user_id is None or not isinstance(signed_in_at, float) or not isinstance(fingerprint, str):
         return None
     max_age = current_app.config["TENANT_SESSION_HOURS"] * 3600
     if now.timestamp() - signed_in_at > max_age:

@@ -22,6 +22,7 @@ from impersonator.services import alerts, impersonations, policy
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
 from impersonator.services.settings import IMPERSONATION_ENABLED
+from impersonator.services.validation import loggable_path, row_id
 
 END_MESSAGES = {
     "staff_ended": "The impersonation was ended.",
@@ -118,7 +119,7 @@ class Found:
 def find(hostname: str, impersonation_id: object) -> tuple[Tenant | None, Found]:
     """The tenant served on `hostname` (None for an unknown host) and the impersonation
     `impersonation_id` names, from one query."""
-    wanted = impersonation_id if isinstance(impersonation_id, int) else 0  # 0: no such row
+    wanted = row_id(impersonation_id) or 0  # 0: no such row
     row = db.session.execute(_FIND, {"hostname": hostname, "impersonation_id": wanted}).one_or_none()
     if row is None:
         return None, Found(None, None, None, True)
@@ -183,7 +184,12 @@ def record_request(impersonation_id: int, *, method: str, path: str, status: int
     """Append one line to the ghost session's action trail (the staff member as actor)."""
     # A plain INSERT, not an ORM object: this runs after every ghost request, and the unit of work
     # (and the id it would read back) cost more than the row.
-    row = {"impersonation_id": impersonation_id, "at": now, "method": method[:10], "path": path[:500]}
+    row = {
+        "impersonation_id": impersonation_id,
+        "at": now,
+        "method": method[:10],
+        "path": loggable_path(path),
+    }
     db.session.execute(_RECORD, {**row, "status": status})
     db.session.commit()
 

@@ -63,7 +63,7 @@ def start(staff: Staff, *, ip: str | None, user_agent: str | None, now: datetime
 
 def resolve(token: str | None, *, now: datetime) -> StaffSession | None:
     """The live session for `token`, or None. Ends (and audits) a session found past its limits."""
-    if not token or len(token) > 100:
+    if not isinstance(token, str) or not token or len(token) > 100:  # a cookie's contents are input
         return None
     # The staff member comes in the same query: this runs on every console request.
     row = db.session.scalar(

@@ -12,6 +12,23 @@ _BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u20
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
+# The largest id a table can hold: INTEGER on PostgreSQL for most tables, BIGINT for the few that
+# grow fast (audit events, outbox messages; models/types.py BigIntId). SQLite's are 64-bit either way.
+ID_MAX = 2**31 - 1
+BIG_ID_MAX = 2**63 - 1
+
+
+def row_id(value: object) -> int | None:
+    """`value` if it can be the id of a row (a session cookie's contents are input too), else None.
+    Not a bool (True is an int in Python), not 0 or less, nothing an INTEGER key cannot hold."""
+    return value if type(value) is int and 0 < value <= ID_MAX else None
+
+
+def loggable_path(path: str, *, max_length: int = 500) -> str:
+    """A request path as stored in a log row: PostgreSQL text refuses NUL, so it is shown as \\x00."""
+    return path.replace("\x00", "\\x00")[:max_length]
+
+
 def unreadable_character(text: str, allow_newlines: bool = False) -> str | None:
     """Describe the first character we refuse in `text`, or None when every character is fine."""
     for char in text:

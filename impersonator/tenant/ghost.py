@@ -19,6 +19,7 @@ from impersonator.services import ghost as ghost_sessions
 from impersonator.services.ghost import Ghost, ImpersonationEnded
 from impersonator.services.links import console_url
 from impersonator.services.redemption import Redeemed
+from impersonator.services.validation import row_id
 from impersonator.web import client_ip, content_security_policy, database_available, error_page
 
 GHOST_KEY = "ghost"
@@ -51,10 +52,9 @@ def not_for_impersonators(view: Callable) -> Callable:
 def read_ghost_session(hostname: str) -> Tenant | None:
     """The tenant of `hostname`, read with this browser's ghost session (kept for `guard`)."""
     state = session.get(GHOST_KEY)
-    state = state if isinstance(state, dict) else {}
-    impersonation_id = state.get("impersonation_id")
+    impersonation_id = row_id(state.get("impersonation_id")) if isinstance(state, dict) else None
     tenant, found = ghost_sessions.find(hostname, impersonation_id)
-    g.ghost_session = (impersonation_id, state.get("secret"), found)
+    g.ghost_session = (impersonation_id, state.get("secret") if impersonation_id else None, found)
     return tenant
 
 
@@ -72,10 +72,12 @@ def guard():
     # Read with the tenant by access.resolve_tenant, which runs first (without it: KeyError, a 500).
     impersonation_id, secret, found = g.pop("ghost_session")
     now = clock.now()
-    if found.impersonation is not None and not ghost_sessions.holds_the_secret(found.impersonation, secret):
-        # The cookie names a session it cannot prove it holds: nobody's ghost, not even signed in.
+    if found.impersonation is None or not ghost_sessions.holds_the_secret(found.impersonation, secret):
+        # The cookie names no session, or one it cannot prove it holds (a cookie's contents are
+        # input): nobody's ghost, not even signed in.
         session.clear()
-        ghost_sessions.refuse_foreign_cookie(found.impersonation, ip=client_ip(), now=now)
+        if found.impersonation is not None:
+            ghost_sessions.refuse_foreign_cookie(found.impersonation, ip=client_ip(), now=now)
         return None
     try:
         ghost, user = ghost_sessions.check(found, tenant=g.tenant, now=now)
