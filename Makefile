@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app app
 export IMPERSONATOR_ENV ?= development
 
-.PHONY: run codes test lint format bench system-deps clean
+.PHONY: run codes test fuzz lint format bench system-deps clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -28,6 +28,11 @@ system-deps:
 
 test: $(VENV)/.installed system-deps
 	$(PY) -m pytest
+
+# The long fuzz run (issue 19, not CI): 10⁶ Hypothesis inputs over both databases, then inputs per
+# target and throughput. `make test` runs the same tests with a bounded, repeatable number of inputs.
+fuzz: $(VENV)/.installed system-deps
+	IMPERSONATOR_FUZZ_PROFILE=long $(PY) -m pytest tests/fuzz -p no:cacheprovider
 
 # Benchmarks (not CI): each prints a table and appends a dated section to bench/RESULTS.md.
 bench: $(VENV)/.installed system-deps
