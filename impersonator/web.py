@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, request
 from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.exc import NoInspectionAvailable, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from impersonator import clock
@@ -96,16 +94,6 @@ def remember_viewer(name: str, role: str | None = None) -> None:
     g.viewer = Viewer(name, role)
 
 
-def _loaded_attribute(row: object, name: str) -> Any:
-    """`row.name` if this request has it loaded already, else None: never a query."""
-    if row is None:
-        return None
-    try:
-        return sa_inspect(row).dict.get(name)
-    except NoInspectionAvailable:
-        return None
-
-
 def error_page(code: int, message: str | None = None, title: str | None = None) -> tuple[str, int]:
     """The friendly page for an HTTP error, in the face's colours. It never touches the database:
     it is rendered without the faces' context processors (Flask-Login's loads the signed-in person)
@@ -120,7 +108,7 @@ def error_page(code: int, message: str | None = None, title: str | None = None) 
         message=message or default_message,
         viewer=g.get("viewer") or (Viewer(ghost.user_name) if ghost else None),
         ghost=ghost,
-        site_name=_loaded_attribute(g.get("tenant"), "name"),
+        site_name=g.get("tenant_name"),  # set with the tenant, as text: a rollback cannot expire it
         request_id=request_id(),
         now=clock.now(),
     )
@@ -142,7 +130,7 @@ def _bind_urls_for_any_host() -> None:
 
 def _rollback() -> None:
     """End the failed request's transaction; a dead connection is the pool's to replace. Handlers
-    call it after drawing the page, whose values (the tenant's name) a rollback would expire."""
+    call it after drawing the page: nothing the page shows is read after a failure."""
     try:
         db.session.rollback()
     except SQLAlchemyError:

@@ -33,6 +33,7 @@ def resolve_tenant():
     if tenant is None:
         abort(404)
     g.tenant = tenant
+    g.tenant_name = tenant.name  # plain text for error pages, which never query (web.error_page)
     return None
 
 

@@ -404,3 +404,14 @@ def test_i4_the_control_the_real_cookie_copied_elsewhere_is_the_ghost(app, ghost
 
     assert is_ghost(other)
     assert security_alerts(app) == []
+
+
+def test_i7_an_error_page_after_a_rollback_still_names_the_tenant_and_shows_the_banner(app, ghost):
+    """Cancelling a token sent in an address rolls the session back before the 405 page is drawn:
+    the page still knows the site's name and the ghost, from plain values, without a query."""
+    response = ghost.get(f"{REDEEM_PATH}?token=abc.def.ghi", base_url=ACME)
+
+    assert response.status_code == 405
+    assert BANNER in response.text
+    assert '<a class="brand" href="/">Acme</a>' in response.text
+    assert 'aria-label="Main"' in response.text  # the ghost's way back to the account's pages
