@@ -3,11 +3,11 @@ header values and session payloads, and the encoders that turn them into request
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from hypothesis import strategies as st
 
-BOUNDARY = "fuzzboundary"
+from tests.support.multipart import CONTENT_TYPE, multipart
 
 ODD = [
     "\x00",
@@ -82,24 +82,10 @@ def urlencoded(parts) -> bytes:
     return urlencode([(name, val) for name, val, _ in parts]).encode("ascii")
 
 
-def multipart(parts) -> bytes:
-    """A multipart/form-data body built by hand: a name of None leaves it out, as no browser would."""
-    body = b""
-    for name, val, fname in parts:
-        disposition = "form-data"
-        if name is not None:
-            disposition += f'; name="{quote(name, safe="")}"'
-        if fname is not None:
-            disposition += f'; filename="{quote(fname, safe="./")}"'
-        content = val if isinstance(val, bytes) else val.encode("utf-8", "surrogatepass")
-        body += f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content + b"\r\n"
-    return body + f"--{BOUNDARY}--\r\n".encode()
-
-
 def encode(parts, as_multipart: bool) -> tuple[bytes, str]:
     """(body, content type); a file part or a nameless part needs multipart."""
     if as_multipart or any(name is None or fname is not None for name, _, fname in parts):
-        return multipart(parts), f"multipart/form-data; boundary={BOUNDARY}"
+        return multipart(parts), CONTENT_TYPE
     return urlencoded(parts), "application/x-www-form-urlencoded"
 
 

@@ -28,32 +28,17 @@ from impersonator.services import webhooks
 from impersonator.services.errors import InvalidInput
 from impersonator.web_input import BIG_ID_MAX, ID_MAX, IdConverter
 from tests.support.impersonation import REDEEM_PATH, launch, the_impersonation
+from tests.support.multipart import CONTENT_TYPE, multipart
 from tests.support.staff_admin import admin_post
 from tests.support.web import ACME, CONSOLE, csrf_token, sign_in, sign_in_customer
 from tests.web.test_csrf import CASES, REFUSAL, opted_in_alice, signed_in_somewhere, snapshot
 
 NOT_TEXT = "must be typed text, not a file."
-BOUNDARY = "fuzzboundary"
 
 
 def form_fields(data: dict) -> list[str]:
     """The fields a case posts, and the CSRF token every form carries."""
     return ["csrf_token", *data]
-
-
-def multipart(parts: list[tuple[str | None, str | bytes, str | None]]) -> bytes:
-    """A multipart/form-data body built by hand: (name, value, filename) per part; a name of None
-    leaves the name out of Content-Disposition, as no browser would."""
-    body = b""
-    for name, value, filename in parts:
-        disposition = "form-data"
-        if name is not None:
-            disposition += f'; name="{name}"'
-        if filename is not None:
-            disposition += f'; filename="{filename}"'
-        content = value if isinstance(value, bytes) else value.encode()
-        body += f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content + b"\r\n"
-    return body + f"--{BOUNDARY}--\r\n".encode()
 
 
 def assert_our_page(response, statuses: set[int]) -> None:
@@ -169,7 +154,7 @@ def test_i11_a_multipart_part_without_a_name_is_refused(bed, case):
         post.path,
         base_url=post.base_url,
         data=multipart([*fields, (None, "who am I", None)]),
-        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        content_type=CONTENT_TYPE,
     )
 
     # A body that breaks the multipart rules cannot be read, so the form (and its token) is refused
@@ -187,7 +172,7 @@ def test_i11_a_nameless_part_is_refused_before_anyone_signs_in(client, tenants, 
         "/sign-in",
         base_url=base_url,
         data=multipart([("email", "a@b.example", None), nameless]),
-        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        content_type=CONTENT_TYPE,
     )
 
     assert_our_page(response, {400})
@@ -204,7 +189,7 @@ def test_i11_a_nameless_part_next_to_a_redemption_token_redeems_nothing(bed):
         REDEEM_PATH,
         base_url=ACME,
         data=multipart([("token", token, None), (None, "x", None)]),
-        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        content_type=CONTENT_TYPE,
     )
 
     assert 400 <= response.status_code < 500
