@@ -22,7 +22,7 @@ from impersonator.services import alerts, impersonations, policy
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
 from impersonator.services.settings import IMPERSONATION_ENABLED
-from impersonator.services.validation import loggable_path, row_id
+from impersonator.services.validation import loggable_path
 
 END_MESSAGES = {
     "staff_ended": "The impersonation was ended.",
@@ -116,10 +116,10 @@ class Found:
     switch_on: bool
 
 
-def find(hostname: str, impersonation_id: object) -> tuple[Tenant | None, Found]:
+def find(hostname: str, impersonation_id: int | None) -> tuple[Tenant | None, Found]:
     """The tenant served on `hostname` (None for an unknown host) and the impersonation
-    `impersonation_id` names, from one query."""
-    wanted = row_id(impersonation_id) or 0  # 0: no such row
+    `impersonation_id` names (a valid row id, validation.row_id, or None), from one query."""
+    wanted = impersonation_id or 0  # 0: no such row
     row = db.session.execute(_FIND, {"hostname": hostname, "impersonation_id": wanted}).one_or_none()
     if row is None:
         return None, Found(None, None, None, True)
