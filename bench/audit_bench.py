@@ -13,7 +13,7 @@ At 10,000 events and again at the full count, with the clock at the newest event
 - in-process p50/p95 of the audit page (Flask test client, a signed-in security officer; the whole
   request: chart, filter choices, chain state and the events) for the newest page, the newest page of
   one staff member, and that staff member's page 1,000 (at 10,000 events, which hold no such page,
-  their deepest page); next to each, the events query alone (`audit_log.page`);
+  their deepest page); next to each, the events query alone (`log.page`);
 - `flask audit verify` over the whole chain, timed (the CLI, checkpoint included).
 
 Targets: page p95 <= 20 ms at the full count and <= 2x its p95 at 10,000 events; verify <= 10 s at
@@ -49,11 +49,12 @@ from config import TestingConfig
 from impersonator import ROOT, clock, create_app
 from impersonator.extensions import db
 from impersonator.models import AuditHead, Tenant, TenantDomain, User
-from impersonator.services import audit_chain, audit_chart, audit_log, secret_box, totp
-from impersonator.services.audit import Actor, canonical_json
-from impersonator.services.audit_chain import ChainMac, encode_values
-from impersonator.services.audit_log import Cursor, Filters
-from impersonator.services.staff_admin import create_staff
+from impersonator.services import secret_box
+from impersonator.services.audit import Actor, canonical_json, chain, chart, log
+from impersonator.services.audit.chain import ChainMac, encode_values
+from impersonator.services.audit.log import Cursor, Filters
+from impersonator.services.staff import totp
+from impersonator.services.staff.accounts import create_staff
 from tests.support.postgres import PostgresServer
 from tests.support.web import CONSOLE, sign_in_password, submit_code
 
@@ -176,7 +177,7 @@ def event_values(rng: random.Random, cast: Cast, at: datetime, impersonation: in
     elif action == "security.alert":
         details = {"kind": "token_replay"}
     return (
-        audit_chain.timestamp(at),
+        chain.timestamp(at),
         *actor,
         action,
         outcome,
@@ -293,8 +294,8 @@ def deep_cursor(staff_id: int, page: int) -> tuple[int, int]:
     """The `before` cursor of the staff member's page `page`, or of their deepest full page if fewer."""
     where = "actor_type = 'staff' AND actor_id = :staff"
     total = db.session.scalar(text(f"SELECT count(*) FROM audit_event WHERE {where}"), {"staff": staff_id})  # noqa: S608
-    page = min(page, max(1, total // audit_log.PER_PAGE))  # a full page
-    offset = (page - 1) * audit_log.PER_PAGE - 1
+    page = min(page, max(1, total // log.PER_PAGE))  # a full page
+    offset = (page - 1) * log.PER_PAGE - 1
     cursor = db.session.scalar(
         text(f"SELECT seq FROM audit_event WHERE {where} ORDER BY seq DESC LIMIT 1 OFFSET :offset"),  # noqa: S608
         {"staff": staff_id, "offset": offset},
@@ -341,10 +342,10 @@ def measure_stage(app: Flask, cast: Cast, events: int, newest: datetime, repeat:
                     if filters is None:
                         continue
                     started = time.perf_counter()
-                    found = audit_log.page(filters, page_cursor)
+                    found = log.page(filters, page_cursor)
                     db.session.rollback()
                     queries[name].append((time.perf_counter() - started) * 1000)
-                    assert len(found.entries) == audit_log.PER_PAGE, (name, len(found.entries))
+                    assert len(found.entries) == log.PER_PAGE, (name, len(found.entries))
         for name, (_, _, _, _, note) in scenarios.items():
             done = queries[name] or [0.0]
             stage.timings[name] = Timing(
@@ -359,7 +360,7 @@ def measure_stage(app: Flask, cast: Cast, events: int, newest: datetime, repeat:
             charts = []
             for _ in range(50):
                 started = time.perf_counter()
-                audit_chart.impersonations_per_day(clock.now())
+                chart.impersonations_per_day(clock.now())
                 db.session.rollback()
                 charts.append((time.perf_counter() - started) * 1000)
             stage.chart_p50, stage.chart_p95 = percentile(charts, 0.5), percentile(charts, 0.95)
@@ -444,7 +445,7 @@ def run_database(
     print(f"{database}: {events:,} audit events", file=sys.stderr)
     config = type("BenchConfig", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": url, "LOG_LEVEL": "WARNING"})
     app = create_app(config)
-    key = audit_chain.chain_key(app.config)
+    key = chain.chain_key(app.config)
     rng = random.Random(20261123)  # noqa: S311  (made-up data, not a secret)
     first = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=SECONDS_PER_EVENT * events)
     stages, seeding = [], 0.0
@@ -523,7 +524,7 @@ def report(figures: list[Figures], events: int, repeat: int, load: str) -> str:
         f"In-process (Flask test client, a signed-in security officer), {repeat} requests per scenario after "
         "20 warm-up ones, the clock at the newest event. Page: the whole GET /audit/ (chart of the last 30 "
         "days, filter choices, chain state, 50 events; each process keeps the chart for a minute, so about "
-        "one request a minute computes it afresh: its own row shows that cost); query: `audit_log.page()` "
+        "one request a minute computes it afresh: its own row shows that cost); query: `log.page()` "
         "alone. One staff member "
         f"does ~8% of the staff's work; page {PAGES_DEEP:,} is {PAGES_DEEP - 1:,} keyset pages deep. Events "
         f"arrive about one a minute, so {SMALL:,} events span a week and a million about two years. Growth "

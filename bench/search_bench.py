@@ -42,7 +42,7 @@ from config import TestingConfig
 from impersonator import ROOT, create_app
 from impersonator.extensions import db
 from impersonator.models import Tenant, TenantDomain
-from impersonator.services.search import PER_PAGE, match_users, search_users
+from impersonator.services.search.users import PER_PAGE, match_users, search_users
 from tests.support.postgres import PostgresServer
 
 MIGRATIONS = str(ROOT / "migrations")

@@ -13,7 +13,7 @@ Scenarios, each a warm-up then a measured wrk run:
 - console search: GET /search?q=alice as a signed-in support agent (target >= 0.3 x baseline);
   GET / (the console home) instead when the search page does not exist;
 - tenant home on acme.localhost in the customer's own session, and the same page in a real ghost
-  session (requested through `impersonations.request`, redeemed through the web): ghost >= 0.75 x
+  session (requested through `lifecycle.request`, redeemed through the web): ghost >= 0.75 x
   customer;
 - redemptions: POST /impersonation/redeem with a fresh token per request, PostgreSQL only
   (target >= 0.15 x baseline).
@@ -60,9 +60,10 @@ from config import ProductionConfig
 from impersonator import clock, create_app
 from impersonator.extensions import db
 from impersonator.models import Impersonation, Staff, Tenant, User
-from impersonator.services import impersonations, tokens, totp
 from impersonator.services.demo import CUSTOMER_PASSWORD, DemoStaff, seed_demo
+from impersonator.services.impersonation import lifecycle, tokens
 from impersonator.services.passwords import hash_password
+from impersonator.services.staff import totp
 from tests.support.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -451,7 +452,7 @@ class Bed:
         with self.app.app_context():
             staff = db.session.scalar(select(Staff).where(Staff.email == account.email))
             now = clock.now()
-            ask = impersonations.Request(
+            ask = lifecycle.Request(
                 user_id=self.alice_id,
                 justification="Web benchmark: the customer reports a broken home page.",
                 ticket="BENCH-1",
@@ -460,7 +461,7 @@ class Bed:
                 totp_code=totp.code_at(account.totp_secret, now),
                 access_code=None,
             )
-            launch = impersonations.request(staff, ask, ip="127.0.0.1", user_agent="web_bench", now=now)
+            launch = lifecycle.request(staff, ask, ip="127.0.0.1", user_agent="web_bench", now=now)
         client = self.app.test_client()
         response = client.post(
             "/impersonation/redeem", base_url=f"http://{TENANT_HOST}", data={"token": launch.token}
@@ -485,7 +486,7 @@ class Bed:
     def issue_tokens(self, count: int) -> list[str]:
         """Redirect tokens for alice, ready to redeem.
 
-        This bypasses `impersonations.request`: its TOTP step-up allows one issue per 30 s per staff
+        This bypasses `lifecycle.request`: its TOTP step-up allows one issue per 30 s per staff
         member. It inserts the Impersonation rows the service would insert (same columns, same
         policy: a read-only impersonation of an opted-in customer) and signs each token with
         `tokens.issue(Claims(...))`, exactly as the service does. What it skips, the

@@ -11,9 +11,12 @@ from flask.cli import AppGroup, with_appcontext
 
 from impersonator import cli_oversight, clock
 from impersonator.models import ROLES
-from impersonator.services import demo, settings, staff_admin, staff_invites, switches, totp
+from impersonator.services import demo
+from impersonator.services.admin import settings, switches
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
+from impersonator.services.staff import accounts as staff_admin
+from impersonator.services.staff import invites, totp
 
 CLI_ACTOR = Actor.system("cli")
 
@@ -47,7 +50,7 @@ def staff_create(email: str, name: str, role: str) -> None:
         member, password = staff_admin.create_staff(
             email=email, name=name, role=role, actor=CLI_ACTOR, now=now
         )
-        issued = staff_invites.issue(member, actor=CLI_ACTOR, ip=None, now=now)
+        issued = invites.issue(member, actor=CLI_ACTOR, ip=None, now=now)
     except DomainError as problem:
         _fail(problem)
     expires = issued.expires_at.strftime("%Y-%m-%d %H:%M UTC")
@@ -65,7 +68,7 @@ def staff_invite(email: str) -> None:
     """Print a new one-time enrolment link for a staff member (older links stop working)."""
     try:
         member = staff_admin.find_staff(email)
-        issued = staff_invites.issue(member, actor=CLI_ACTOR, ip=None, now=clock.now())
+        issued = invites.issue(member, actor=CLI_ACTOR, ip=None, now=clock.now())
     except DomainError as problem:
         _fail(problem)
     expires = issued.expires_at.strftime("%Y-%m-%d %H:%M UTC")

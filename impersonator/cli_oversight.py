@@ -17,7 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from impersonator import clock
 from impersonator.extensions import db
 from impersonator.logs import database_problem
-from impersonator.services import audit_chain, delivery, outbox, webhooks
+from impersonator.services.audit import chain
+from impersonator.services.delivery import outbox, senders, webhooks
 from impersonator.services.errors import InvalidInput
 
 log = logging.getLogger("impersonator.worker")
@@ -40,13 +41,13 @@ def audit_verify(anchor_path: Path | None) -> None:
     anchor = None
     if anchor_path:
         try:
-            anchor = audit_chain.read_anchor(anchor_path)
+            anchor = chain.read_anchor(anchor_path)
         except (OSError, UnicodeDecodeError, ValueError) as problem:
             raise click.ClickException(f"cannot use {anchor_path} as an anchor: {problem}") from problem
     started = time.perf_counter()
-    verdict = audit_chain.verify(audit_chain.chain_key(current_app.config), anchor=anchor)
+    verdict = chain.verify(chain.chain_key(current_app.config), anchor=anchor)
     elapsed = time.perf_counter() - started
-    audit_chain.record_checkpoint(verdict, now=clock.now())
+    chain.record_checkpoint(verdict, now=clock.now())
     click.echo(f"{verdict.summary()} ({elapsed:.1f} s)")
     if not verdict.ok:
         sys.exit(1)
@@ -61,10 +62,10 @@ def audit_anchor(file_path: Path | None, url: str | None) -> None:
     """Record the chain's latest sequence number and hash outside the database."""
     if not file_path and not url:
         raise click.UsageError("Give --file, --url or both.")
-    anchor = audit_chain.current_anchor(now=clock.now())
+    anchor = chain.current_anchor(now=clock.now())
     db.session.rollback()  # nothing below needs the database: never wait on a receiver in a transaction
     if file_path:
-        audit_chain.write_anchor(anchor, file_path)
+        chain.write_anchor(anchor, file_path)
         click.echo(f"anchor #{anchor.seq} {anchor.hash} written to {file_path}")
     if url:
         try:
@@ -108,7 +109,7 @@ def outbox_work(once: bool) -> None:
         click.echo(f"outbox worker started (polling every {current_app.config['OUTBOX_POLL_SECONDS']} s)")
     while True:
         try:
-            done = delivery.work_once(clock.now(), clock=clock.now)
+            done = senders.work_once(clock.now(), clock=clock.now)
         except SQLAlchemyError as failure:
             # The database may be restarting or busy: keep the worker alive and try again shortly.
             log.error("outbox pass failed: %s", database_problem(failure))

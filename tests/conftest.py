@@ -19,10 +19,11 @@ from config import TestingConfig
 from impersonator import ROOT, create_app
 from impersonator.extensions import db
 from impersonator.models import Tenant, TenantDomain, User
-from impersonator.services import secret_box, totp
+from impersonator.services import secret_box
 from impersonator.services.audit import Actor
 from impersonator.services.passwords import hash_password
-from impersonator.services.staff_admin import create_staff
+from impersonator.services.staff import totp
+from impersonator.services.staff.accounts import create_staff
 from tests.support.postgres import PostgresServer, PostgresUnavailable
 
 # Chromium for tests/browser and tests/shipped: one browser per session, shared.

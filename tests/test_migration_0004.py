@@ -12,8 +12,8 @@ from sqlalchemy import select, text
 from impersonator import create_app
 from impersonator.extensions import db
 from impersonator.models import GENESIS_HASH, AuditEvent, AuditHead
-from impersonator.services import audit, audit_chain
-from impersonator.services.audit import Actor
+from impersonator.services import audit
+from impersonator.services.audit import Actor, chain
 from tests.conftest import config_for
 
 OLD_EVENTS = 25
@@ -84,7 +84,7 @@ def test_i9_migration_0004_seals_the_events_written_before_it(fresh_app):
         assert rows[0].at == WRITTEN.replace(tzinfo=UTC)
         head = db.session.get(AuditHead, 1)
         assert (head.seq, head.hash) == (OLD_EVENTS, rows[-1].hash)
-        verdict = audit_chain.verify(audit_chain.chain_key(fresh_app.config))
+        verdict = chain.verify(chain.chain_key(fresh_app.config))
         assert verdict.ok, verdict.problem
         assert verdict.verified_seq == OLD_EVENTS
 
@@ -92,7 +92,7 @@ def test_i9_migration_0004_seals_the_events_written_before_it(fresh_app):
         event = audit.record("staff.signed_in", actor=Actor.system("test"), at=datetime.now(UTC))
         db.session.commit()
         assert (event.seq, event.prev_hash) == (OLD_EVENTS + 1, rows[-1].hash)
-        assert audit_chain.verify(audit_chain.chain_key(fresh_app.config)).ok
+        assert chain.verify(chain.chain_key(fresh_app.config)).ok
 
 
 def test_i9_migration_0004_seals_with_the_chain_key(fresh_app):
@@ -102,7 +102,7 @@ def test_i9_migration_0004_seals_with_the_chain_key(fresh_app):
     flask_db(fresh_app, "upgrade")
 
     with fresh_app.app_context():
-        verdict = audit_chain.verify(b"not the audit key")
+        verdict = chain.verify(b"not the audit key")
 
     assert verdict.broken_seq == 1
 
@@ -113,4 +113,4 @@ def test_i9_migration_0004_on_an_empty_log_starts_the_chain_at_genesis(fresh_app
     with fresh_app.app_context():
         head = db.session.get(AuditHead, 1)
         assert (head.seq, head.hash) == (0, GENESIS_HASH)
-        assert audit_chain.verify(audit_chain.chain_key(fresh_app.config)).ok
+        assert chain.verify(chain.chain_key(fresh_app.config)).ok

@@ -1,7 +1,7 @@
 """Who may open which console page. Deny by default: a console view is reachable only if it is
 marked `@public` or names the permission it needs with `@requires`; `enforce_access` runs before
 every console request and refuses anything else, and every refusal is audited (coalesced,
-services/authz_denials.py)."""
+services/audit/authz_denials.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from flask_login import current_user
 from impersonator import clock
 from impersonator.extensions import staff_login
 from impersonator.models import Staff
-from impersonator.services import authz_denials, staff_sessions
-from impersonator.services.roles import Permission, allows
+from impersonator.services.audit import authz_denials
+from impersonator.services.staff import sessions
+from impersonator.services.staff.roles import Permission, allows
 from impersonator.web import client_ip, is_public, remember_viewer
 
 SESSION_TOKEN_KEY = "console_sid"  # noqa: S105  (a session key name)
@@ -88,7 +89,7 @@ def enforce_access():
 @staff_login.request_loader
 def load_signed_in_staff(_request) -> Staff | None:
     """The staff member behind this request's server-side session, checked on every request."""
-    row = staff_sessions.resolve(session.get(SESSION_TOKEN_KEY), now=clock.now())
+    row = sessions.resolve(session.get(SESSION_TOKEN_KEY), now=clock.now())
     g.staff_session = row
     if row is None:
         return None

@@ -17,8 +17,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from impersonator.forms import EmailAddress, Password, Readable, TextForm
 from impersonator.models import ACCESS_POLICIES, ROLES, WEBHOOK_EVENTS
-from impersonator.services.roles import ROLE_LABELS
-from impersonator.services.switches import POLICY_LABELS
+from impersonator.services.admin.switches import POLICY_LABELS
+from impersonator.services.staff.roles import ROLE_LABELS
 
 ROLE_CHOICES = [SelectChoice(role, ROLE_LABELS[role]) for role in ROLES]
 

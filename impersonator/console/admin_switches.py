@@ -9,11 +9,11 @@ from flask_login import current_user
 from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.console.admin_forms import GlobalSwitchForm, TenantSettingsForm
-from impersonator.services import settings, switches
+from impersonator.services.admin import settings, switches
+from impersonator.services.admin.switches import POLICY_LABELS, TenantSettings
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
-from impersonator.services.roles import Permission
-from impersonator.services.switches import POLICY_LABELS, TenantSettings
+from impersonator.services.staff.roles import Permission
 from impersonator.web import client_ip, error_page
 
 bp = Blueprint("admin_switches", __name__, url_prefix="/admin/switches")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from wtforms import StringField
 
 from impersonator.forms import Readable, TextForm
-from impersonator.services.live_sessions import NOTE_MAX_CHARS
+from impersonator.services.impersonation.live_sessions import NOTE_MAX_CHARS
 
 
 class TerminateForm(TextForm):

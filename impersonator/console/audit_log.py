@@ -12,10 +12,11 @@ from markupsafe import Markup
 
 from impersonator import clock
 from impersonator.console.access import requires
-from impersonator.services import audit_chain, audit_chart, audit_export, audit_log
-from impersonator.services.audit import Actor
+from impersonator.services.audit import Actor, chain, log
+from impersonator.services.audit import chart as audit_chart
+from impersonator.services.audit import export as audit_export
 from impersonator.services.errors import InvalidInput
-from impersonator.services.roles import Permission
+from impersonator.services.staff.roles import Permission
 from impersonator.web import client_ip
 
 bp = Blueprint("audit_log", __name__, url_prefix="/audit")
@@ -27,8 +28,8 @@ T = TypeVar("T")
 def index():
     now = clock.now()
     try:
-        filters = audit_log.parse_filters(request.args)
-        page = audit_log.page(filters, audit_log.parse_cursor(request.args))
+        filters = log.parse_filters(request.args)
+        page = log.page(filters, log.parse_cursor(request.args))
     except InvalidInput as refused:
         return _render(now, error=refused.message), refused.status
     return _render(now, filters=filters, page=page)
@@ -37,7 +38,7 @@ def index():
 def _render(now: datetime, *, error: str | None = None, filters=None, page=None):
     choices = _choices(now, filters)
     return render_template(
-        "console/audit_log.html",
+        "console/log.html",
         args=request.args,
         error=error,
         filters=filters,
@@ -46,7 +47,7 @@ def _render(now: datetime, *, error: str | None = None, filters=None, page=None)
         choices=choices,
         chart_html=_kept("chart", now, lambda: _draw_chart(now)),
         links=_links(),
-        checkpoint=audit_chain.latest_checkpoint(),
+        checkpoint=chain.latest_checkpoint(),
         now=now,
     )
 
@@ -78,11 +79,11 @@ def _draw_chart(now: datetime) -> Markup:
     return Markup(render_template("console/_audit_chart.html", chart=chart))  # noqa: S704  (rendered, escaped)
 
 
-def _choices(now: datetime, filters: audit_log.Filters | None) -> audit_log.Choices:
+def _choices(now: datetime, filters: log.Filters | None) -> log.Choices:
     """The filter form's choices; a staff member or tenant the filters name but the kept list lacks
     (one added in the last minute) has it listed afresh."""
 
-    def lacks_chosen(choices: audit_log.Choices) -> bool:
+    def lacks_chosen(choices: log.Choices) -> bool:
         if filters is None:
             return False
         staff_ids, tenant_ids = {id_ for id_, _ in choices.staff}, {id_ for id_, _ in choices.tenants}
@@ -90,14 +91,14 @@ def _choices(now: datetime, filters: audit_log.Filters | None) -> audit_log.Choi
             filters.tenant_id is not None and filters.tenant_id not in tenant_ids
         )
 
-    return _kept("choices", now, audit_log.choices, stale=lacks_chosen)
+    return _kept("choices", now, log.choices, stale=lacks_chosen)
 
 
 def _links() -> dict[str, str]:
     """Address prefixes for the table's links: building three addresses per row with url_for would
     cost more than the query that found the rows."""
     return {
-        "staff": url_for("audit_log.index") + "?staff=",
+        "staff": url_for("log.index") + "?staff=",
         "user": url_for("users.show", user_id=0).removesuffix("0"),
         "impersonation": url_for("impersonation_detail.show", impersonation_id=0).removesuffix("0"),
     }
@@ -108,7 +109,7 @@ def _links() -> dict[str, str]:
 def export():
     now = clock.now()
     try:
-        filters = audit_log.parse_filters(request.args)
+        filters = log.parse_filters(request.args)
         fmt = audit_export.parse_format(request.args.get("format"))
     except InvalidInput as refused:
         return _render(now, error=refused.message), refused.status

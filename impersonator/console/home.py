@@ -7,8 +7,8 @@ from flask_login import current_user
 
 from impersonator import clock
 from impersonator.console.access import requires
-from impersonator.services import staff_sessions
-from impersonator.services.roles import ROLE_LABELS, Permission
+from impersonator.services.staff import sessions as staff_sessions
+from impersonator.services.staff.roles import ROLE_LABELS, Permission
 
 bp = Blueprint("home", __name__)
 

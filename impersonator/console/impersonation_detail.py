@@ -6,9 +6,9 @@ from flask import Blueprint, abort, render_template
 
 from impersonator import clock
 from impersonator.console.access import requires
-from impersonator.services import live_sessions
-from impersonator.services.ghost import END_MESSAGES
-from impersonator.services.roles import Permission
+from impersonator.services.impersonation import live_sessions
+from impersonator.services.impersonation.ghost import END_MESSAGES
+from impersonator.services.staff.roles import Permission
 
 bp = Blueprint("impersonation_detail", __name__, url_prefix="/audit/impersonations")
 

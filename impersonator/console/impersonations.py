@@ -8,9 +8,9 @@ from flask_login import current_user
 from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.console.forms import ConfirmForm
-from impersonator.services import impersonations
 from impersonator.services.audit import Actor
-from impersonator.services.roles import Permission
+from impersonator.services.impersonation import lifecycle
+from impersonator.services.staff.roles import Permission
 from impersonator.web import client_ip
 
 bp = Blueprint("impersonations", __name__, url_prefix="/impersonations")
@@ -35,7 +35,7 @@ END_LABELS = {
 def mine():
     return render_template(
         "console/my_impersonations.html",
-        rows=impersonations.for_staff(current_user.id),
+        rows=lifecycle.for_staff(current_user.id),
         now=clock.now(),
         form=ConfirmForm(),
         end_labels=END_LABELS,
@@ -45,9 +45,9 @@ def mine():
 @bp.post("/<int:impersonation_id>/end")
 @requires(Permission.IMPERSONATE_READ_ONLY)
 def end(impersonation_id: int):
-    if not impersonations.belongs_to(impersonation_id, current_user.id):
+    if not lifecycle.belongs_to(impersonation_id, current_user.id):
         abort(404)
-    if impersonations.end(
+    if lifecycle.end(
         impersonation_id,
         reason="staff_ended",
         actor=Actor.staff(current_user),
@@ -55,4 +55,4 @@ def end(impersonation_id: int):
         now=clock.now(),
     ):
         flash("The impersonation is ended: its next request is refused.", "info")
-    return redirect(url_for("impersonations.mine"), code=303)
+    return redirect(url_for("lifecycle.mine"), code=303)

@@ -8,10 +8,10 @@ from flask_login import current_user
 from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.console.audit_forms import TerminateForm
-from impersonator.services import live_sessions
 from impersonator.services.errors import DomainError
-from impersonator.services.ghost import END_MESSAGES
-from impersonator.services.roles import Permission
+from impersonator.services.impersonation import live_sessions
+from impersonator.services.impersonation.ghost import END_MESSAGES
+from impersonator.services.staff.roles import Permission
 from impersonator.web import client_ip
 
 bp = Blueprint("live_sessions", __name__, url_prefix="/audit/live")

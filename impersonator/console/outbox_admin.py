@@ -13,10 +13,10 @@ from flask_login import current_user
 from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.models import OutboxMessage
-from impersonator.services import delivery, outbox
 from impersonator.services.audit import Actor
+from impersonator.services.delivery import outbox, senders
 from impersonator.services.errors import DomainError
-from impersonator.services.roles import Permission
+from impersonator.services.staff.roles import Permission
 from impersonator.web import client_ip, error_page
 
 bp = Blueprint("outbox_admin", __name__, url_prefix="/admin/outbox")
@@ -67,7 +67,7 @@ def index():
 @requires(Permission.ADMIN)
 def retry(message_pk: int):
     try:
-        message = delivery.retry(message_pk, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now())
+        message = senders.retry(message_pk, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now())
     except DomainError as refused:
         if refused.status == 404:
             return error_page(404, refused.message)

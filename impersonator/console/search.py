@@ -7,8 +7,8 @@ from flask import Blueprint, render_template, request
 from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.services.errors import InvalidInput
-from impersonator.services.roles import Permission
-from impersonator.services.search import MAX_QUERY_CHARS, MIN_SUBSTRING_CHARS, search_users
+from impersonator.services.search.users import MAX_QUERY_CHARS, MIN_SUBSTRING_CHARS, search_users
+from impersonator.services.staff.roles import Permission
 
 bp = Blueprint("search", __name__)
 

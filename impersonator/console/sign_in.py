@@ -18,8 +18,8 @@ from flask_login import current_user
 from impersonator import clock
 from impersonator.console.access import SESSION_TOKEN_KEY
 from impersonator.console.forms import SignInForm, TotpForm
-from impersonator.services import staff_auth, totp
 from impersonator.services.errors import DomainError
+from impersonator.services.staff import sign_in, totp
 from impersonator.web import client_ip, public, refusal_headers, safe_next, user_agent
 
 bp = Blueprint("sign_in", __name__)
@@ -31,7 +31,7 @@ def start_pending(staff_id: int, next_path: str | None = None) -> None:
     """Sign-in's half-way state (password or enrolment link done, TOTP next): the token of a
     server-side sign-in step, used once. Privilege changes, so the session starts afresh, holding
     only this."""
-    step = staff_auth.open_step(staff_id, now=clock.now())
+    step = sign_in.open_step(staff_id, now=clock.now())
     session.clear()
     session[PENDING_KEY] = {"step": step, "next": next_path}
 
@@ -51,9 +51,7 @@ def submit():
     if not form.validate_on_submit():
         return render_template("console/sign_in.html", form=form, next=_next_from_query()), 400
     try:
-        staff = staff_auth.check_password(
-            form.email.data, form.password.data, ip=client_ip(), now=clock.now()
-        )
+        staff = sign_in.check_password(form.email.data, form.password.data, ip=client_ip(), now=clock.now())
     except DomainError as refused:
         return _refused("console/sign_in.html", refused, form=form, next=_next_from_query())
     start_pending(staff.id, _next_from_query())
@@ -71,10 +69,10 @@ def code():
     form = TotpForm()
     if form.validate_on_submit():
         try:
-            token = staff_auth.complete_with_totp(
+            token = sign_in.complete_with_totp(
                 staff, _step(), form.code.data, ip=client_ip(), user_agent=user_agent(), now=clock.now()
             )
-        except staff_auth.SignInStepExpired as expired:
+        except sign_in.SignInStepExpired as expired:
             return _start_again(expired)
         except DomainError as refused:
             return _refused("console/totp.html", refused, form=form)
@@ -90,7 +88,7 @@ def enrol():
         return redirect(url_for("sign_in.form"))
     if staff.totp_enrolled:
         return redirect(url_for("sign_in.code"))
-    secret = staff_auth.enrolment_secret(staff)
+    secret = sign_in.enrolment_secret(staff)
     uri = totp.provisioning_uri(secret, staff.email, current_app.config["TOTP_ISSUER"])
     page = {
         "secret": secret,
@@ -101,10 +99,10 @@ def enrol():
     if not form.validate_on_submit():
         return render_template("console/enrol.html", form=form, **page), 400 if form.is_submitted() else 200
     try:
-        token = staff_auth.confirm_enrolment(
+        token = sign_in.confirm_enrolment(
             staff, _step(), form.code.data, ip=client_ip(), user_agent=user_agent(), now=clock.now()
         )
-    except staff_auth.SignInStepExpired as expired:
+    except sign_in.SignInStepExpired as expired:
         return _start_again(expired)
     except DomainError as refused:
         return _refused("console/enrol.html", refused, form=form, **page)
@@ -114,7 +112,7 @@ def enrol():
 @bp.post("/sign-out")
 @public
 def sign_out():
-    staff_auth.sign_out(session.get(SESSION_TOKEN_KEY), ip=client_ip(), now=clock.now())
+    sign_in.sign_out(session.get(SESSION_TOKEN_KEY), ip=client_ip(), now=clock.now())
     session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("sign_in.form"))
@@ -134,7 +132,7 @@ def _step() -> str | None:
 
 def _pending_staff():
     try:
-        return staff_auth.pending_staff(_step(), now=clock.now())
+        return sign_in.pending_staff(_step(), now=clock.now())
     except DomainError as expired:
         if session.pop(PENDING_KEY, None):
             flash(expired.message, "error")

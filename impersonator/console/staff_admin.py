@@ -10,10 +10,11 @@ from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.console.admin_forms import RoleForm, StaffCreateForm
 from impersonator.models import Staff
-from impersonator.services import staff_admin, staff_invites
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
-from impersonator.services.roles import ROLE_LABELS, Permission
+from impersonator.services.staff import accounts
+from impersonator.services.staff import invites as staff_invites
+from impersonator.services.staff.roles import ROLE_LABELS, Permission
 from impersonator.web import client_ip
 
 bp = Blueprint("staff_admin", __name__, url_prefix="/admin/staff")
@@ -35,7 +36,7 @@ def create():
     if not form.validate_on_submit():
         return _page(form, status=400)
     try:
-        member, issued = staff_admin.create_invited_staff(
+        member, issued = accounts.create_invited_staff(
             email=form.email.data,
             name=form.name.data,
             role=form.role.data,
@@ -61,7 +62,7 @@ def invite(staff_id: int):
         issued = staff_invites.issue(member, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now())
     except DomainError as refused:
         flash(refused.message, "error")
-        return redirect(url_for("staff_admin.index"), code=303)
+        return redirect(url_for("accounts.index"), code=303)
     return (
         render_template("console/staff_invite.html", member=member, issued=issued, new=False),
         200,
@@ -79,17 +80,17 @@ def change_role(staff_id: int):
         return _page(StaffCreateForm(formdata=None), status=400)
     old = member.role
     try:
-        changed = staff_admin.change_role(
+        changed = accounts.change_role(
             member, form.role.data, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now()
         )
     except DomainError as refused:
         flash(refused.message, "error")
-        return redirect(url_for("staff_admin.index"), code=303)
+        return redirect(url_for("accounts.index"), code=303)
     if changed:
         flash(f"{member.name} is now {ROLE_LABELS[member.role]} (was {ROLE_LABELS[old]}).", "info")
     else:
         flash(f"{member.name} already has that role.", "info")
-    return redirect(url_for("staff_admin.index"), code=303)
+    return redirect(url_for("accounts.index"), code=303)
 
 
 @bp.post("/<int:staff_id>/disable")
@@ -97,29 +98,29 @@ def change_role(staff_id: int):
 def disable(staff_id: int):
     member = _member(staff_id)
     try:
-        staff_admin.disable_staff(member, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now())
+        accounts.disable_staff(member, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now())
     except DomainError as refused:
         flash(refused.message, "error")
     else:
         flash(f"{member.name} is disabled, signed out everywhere, and their impersonations ended.", "info")
-    return redirect(url_for("staff_admin.index"), code=303)
+    return redirect(url_for("accounts.index"), code=303)
 
 
 @bp.post("/<int:staff_id>/reset-totp")
 @requires(Permission.ADMIN)
 def reset_totp(staff_id: int):
     member = _member(staff_id)
-    staff_admin.reset_totp(member, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now())
+    accounts.reset_totp(member, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now())
     flash(
         f"{member.name} will enrol a new authenticator at the next sign-in; their console sessions and"
         " any impersonations they had open have ended.",
         "info",
     )
-    return redirect(url_for("staff_admin.index"), code=303)
+    return redirect(url_for("accounts.index"), code=303)
 
 
 def _page(form: StaffCreateForm, *, status: int = 200):
-    staff = staff_admin.list_staff()
+    staff = accounts.list_staff()
     role_forms = {
         member.id: RoleForm(formdata=None, prefix=f"staff-{member.id}", role=member.role) for member in staff
     }
@@ -136,7 +137,7 @@ def _page(form: StaffCreateForm, *, status: int = 200):
 
 
 def _member(staff_id: int) -> Staff:
-    member = staff_admin.staff_by_id(staff_id)
+    member = accounts.staff_by_id(staff_id)
     if member is None:
         abort(404)
     return member

@@ -16,9 +16,9 @@ from flask_login import current_user
 from impersonator import clock
 from impersonator.console.admin_forms import EnrolOpenForm, EnrolPasswordForm
 from impersonator.console.sign_in import start_pending
-from impersonator.services import staff_invites
 from impersonator.services.errors import DomainError
-from impersonator.services.staff_invites import PasswordRefused
+from impersonator.services.staff import invites
+from impersonator.services.staff.invites import PasswordRefused
 from impersonator.web import client_ip, error_page, public
 
 bp = Blueprint("staff_invites", __name__, url_prefix="/enrol")
@@ -42,7 +42,7 @@ def open_link():
     form.validate_on_submit()  # text only: a file where the code belongs is a 400 already
     token = _token(form.token.data)
     try:
-        invite = staff_invites.find(token, now=clock.now())
+        invite = invites.find(token, now=clock.now())
     except DomainError as refused:
         return _refused(refused)
     return _page(token, invite, EnrolPasswordForm())
@@ -57,7 +57,7 @@ def submit():
     if current_user.is_authenticated or not valid:
         return _form_again(token, form, status=409 if current_user.is_authenticated else 400)
     try:
-        staff = staff_invites.accept(
+        staff = invites.accept(
             token, form.password.data, form.confirmation.data, ip=client_ip(), now=clock.now()
         )
     except PasswordRefused as problem:
@@ -80,10 +80,10 @@ def token_in_address(token: str):
     """A link of the old kind, `/enrol/<token>`: its token is in access logs by now, so a real one
     is cancelled rather than used (the admin makes a new link), and a made-up one is just invalid."""
     try:
-        staff_invites.cancel_exposed(token, ip=client_ip(), now=clock.now())
+        invites.cancel_exposed(token, ip=client_ip(), now=clock.now())
     except DomainError as refused:
         return _refused(refused)
-    return _refused(staff_invites.InviteInAddress())
+    return _refused(invites.InviteInAddress())
 
 
 def _token(typed: str | None) -> str | None:
@@ -93,7 +93,7 @@ def _token(typed: str | None) -> str | None:
 
 def _form_again(token: str | None, form: EnrolPasswordForm, *, status: int):
     try:
-        invite = staff_invites.find(token, now=clock.now())
+        invite = invites.find(token, now=clock.now())
     except DomainError as refused:
         return _refused(refused)
     return _page(token, invite, form, status=status)
@@ -104,7 +104,7 @@ def _page(token: str, invite, form: EnrolPasswordForm, *, status: int = 200):
     page = render_template(
         "console/enrol_password.html",
         token=token,
-        member=staff_invites.invitee(invite),
+        member=invites.invitee(invite),
         form=form,
         signed_in=current_user.is_authenticated,
     )

@@ -8,9 +8,9 @@ from flask_login import current_user
 from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.console.forms import ImpersonateForm
-from impersonator.services import impersonations, policy
 from impersonator.services.errors import DomainError
-from impersonator.services.roles import Permission, allows
+from impersonator.services.impersonation import lifecycle, policy
+from impersonator.services.staff.roles import Permission, allows
 from impersonator.web import client_ip, refusal_headers, user_agent
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -28,7 +28,7 @@ def impersonate(user_id: int):
     form = ImpersonateForm()
     if not form.validate_on_submit():
         return _user_page(user_id, form, status=400)
-    ask = impersonations.Request(
+    ask = lifecycle.Request(
         user_id=user_id,
         justification=form.justification.data,
         ticket=form.ticket.data,
@@ -38,7 +38,7 @@ def impersonate(user_id: int):
         access_code=form.access_code.data,
     )
     try:
-        launch = impersonations.request(
+        launch = lifecycle.request(
             current_user, ask, ip=client_ip(), user_agent=user_agent(), now=clock.now()
         )
     except DomainError as refused:
@@ -62,7 +62,7 @@ def impersonate(user_id: int):
 
 def _user_page(user_id: int, form: ImpersonateForm, *, status: int = 200, headers: dict | None = None):
     try:
-        user = impersonations.user_for_request(user_id)
+        user = lifecycle.user_for_request(user_id)
     except DomainError:
         abort(404)
     now = clock.now()
@@ -74,7 +74,7 @@ def _user_page(user_id: int, form: ImpersonateForm, *, status: int = 200, header
             user=user,
             form=form,
             state=policy.access_state(user, now),
-            history=impersonations.for_user(user.id),
+            history=lifecycle.for_user(user.id),
             may_impersonate=allows(current_user.role, Permission.IMPERSONATE_READ_ONLY),
             may_use_full=allows(current_user.role, Permission.IMPERSONATE_FULL),
             now=now,

@@ -10,10 +10,10 @@ from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.console.admin_forms import WebhookForm
 from impersonator.models import WEBHOOK_EVENTS
-from impersonator.services import webhook_endpoints
 from impersonator.services.audit import Actor
+from impersonator.services.delivery import webhook_endpoints
 from impersonator.services.errors import DomainError
-from impersonator.services.roles import Permission
+from impersonator.services.staff.roles import Permission
 from impersonator.web import client_ip, error_page
 
 bp = Blueprint("webhooks_admin", __name__, url_prefix="/admin/webhooks")

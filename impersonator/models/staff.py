@@ -79,7 +79,7 @@ class StaffSignInStep(db.Model):
 
 
 class AuthzDenial(db.Model):
-    """The refusals of one console session for one permission, coalesced (services/authz_denials):
+    """The refusals of one console session for one permission, coalesced (services/audit/authz_denials.py):
     when the last `authz.denied` event was written, and how many refusals came since without one."""
 
     __tablename__ = "authz_denial"

@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import ROLES, Project, Staff, Tenant, TenantDomain, User
-from impersonator.services import secret_box, totp
+from impersonator.services import secret_box
 from impersonator.services.audit import Actor
 from impersonator.services.passwords import hash_password
-from impersonator.services.staff_admin import create_staff
+from impersonator.services.staff import totp
+from impersonator.services.staff.accounts import create_staff
 
 # (slug, name, domain, access policy, customers as (email, name, access)): the access states cover
 # what the console shows: opted in, code needed, inactive, and a tenant that always wants a code.

@@ -10,7 +10,8 @@ from impersonator import clock
 from impersonator.extensions import customer_login
 from impersonator.faces import hostname_of
 from impersonator.models import User
-from impersonator.services import customer_auth, tenants
+from impersonator.services import tenants
+from impersonator.services.customer import sign_in
 from impersonator.tenant.ghost import GHOST_KEY, read_ghost_session
 from impersonator.web import is_public, remember_viewer
 
@@ -53,7 +54,7 @@ def load_signed_in_customer(_request) -> User | None:
     if g.get("impersonation") is not None:  # the ghost sees the account as its user (subject)
         user = g.ghost_user
     else:
-        user = customer_auth.signed_in_user(tenant, session.get(SESSION_KEY) or {}, now=clock.now())
+        user = sign_in.signed_in_user(tenant, session.get(SESSION_KEY) or {}, now=clock.now())
     if user is not None:
         remember_viewer(user.name)
     return user
@@ -62,7 +63,7 @@ def load_signed_in_customer(_request) -> User | None:
 def start_customer_session(user: User) -> None:
     """A new session (rotated) that speaks for `user` on this tenant."""
     session.clear()
-    session[SESSION_KEY] = customer_auth.session_state(user, clock.now())
+    session[SESSION_KEY] = sign_in.session_state(user, clock.now())
 
 
 @customer_login.unauthorized_handler

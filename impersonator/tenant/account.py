@@ -12,8 +12,8 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from impersonator import clock
-from impersonator.services import account
-from impersonator.services.account import AccountRefused
+from impersonator.services.customer import account
+from impersonator.services.customer.account import AccountRefused
 from impersonator.services.errors import DomainError
 from impersonator.tenant.access import start_customer_session
 from impersonator.tenant.forms import EmailForm, NameForm, PasswordForm

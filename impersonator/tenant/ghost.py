@@ -15,10 +15,10 @@ from flask import g, render_template, request, session
 
 from impersonator import clock
 from impersonator.models import Tenant
-from impersonator.services import ghost as ghost_sessions
-from impersonator.services.ghost import Ghost, ImpersonationEnded
+from impersonator.services.impersonation import ghost as ghost_sessions
+from impersonator.services.impersonation.ghost import Ghost, ImpersonationEnded
+from impersonator.services.impersonation.redemption import Redeemed
 from impersonator.services.links import console_url
-from impersonator.services.redemption import Redeemed
 from impersonator.services.validation import row_id
 from impersonator.web import client_ip, content_security_policy, database_available, error_page
 

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from impersonator import clock
-from impersonator.services import projects
+from impersonator.services.customer import projects
 from impersonator.services.errors import DomainError
 from impersonator.tenant.forms import ProjectForm
 from impersonator.tenant.ghost import current_impersonation

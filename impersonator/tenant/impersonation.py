@@ -7,8 +7,8 @@ from flask import Blueprint, g, redirect, request, session, url_for
 from impersonator import clock
 from impersonator.extensions import csrf
 from impersonator.faces import hostname_of
-from impersonator.services import impersonations, redemption
 from impersonator.services.errors import DomainError
+from impersonator.services.impersonation import lifecycle, redemption
 from impersonator.services.links import console_url
 from impersonator.tenant.ghost import current_impersonation, start_ghost_session
 from impersonator.web import client_ip, error_page, public, user_agent
@@ -62,7 +62,7 @@ def redeem():
     previous = current_impersonation()
     if previous is not None and previous.impersonation_id != redeemed.impersonation_id:
         # One ghost per browser: the session this one replaces ends now, not at its time limit.
-        impersonations.end(
+        lifecycle.end(
             previous.impersonation_id,
             reason="staff_ended",
             actor=previous.actor,
@@ -79,7 +79,7 @@ def end():
     ghost = current_impersonation()
     if ghost is None:
         return redirect(url_for("tenant_home.index"), code=303)
-    impersonations.end(
+    lifecycle.end(
         ghost.impersonation_id, reason="staff_ended", actor=ghost.actor, ip=client_ip(), now=clock.now()
     )
     session.clear()

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, g, redirect, render_template, session, url_f
 from flask_login import current_user
 
 from impersonator import clock
-from impersonator.services import customer_auth
+from impersonator.services.customer import sign_in
 from impersonator.services.errors import DomainError
 from impersonator.tenant.access import start_customer_session
 from impersonator.tenant.forms import CustomerSignInForm
@@ -31,9 +31,7 @@ def submit():
     if not form.validate_on_submit():
         return render_template("tenant/sign_in.html", form=form), 400
     try:
-        user = customer_auth.sign_in(
-            g.tenant, form.email.data, form.password.data, ip=client_ip(), now=clock.now()
-        )
+        user = sign_in.sign_in(g.tenant, form.email.data, form.password.data, ip=client_ip(), now=clock.now())
     except DomainError as refused:
         flash(refused.message, "error")
         return render_template("tenant/sign_in.html", form=form), refused.status, refusal_headers(refused)

@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from impersonator import clock
 from impersonator.models import User
-from impersonator.services import access_history, consent
+from impersonator.services.consent import access_history, support_access
 from impersonator.services.errors import DomainError
 from impersonator.services.links import SUPPORT_ACCESS_PATH
 from impersonator.tenant.forms import AccessNoticeForm, OptInForm
@@ -41,11 +41,13 @@ def show():
 @not_for_impersonators
 def opt_in():
     form = OptInForm()
-    form.period.choices = list(consent.periods().items())
+    form.period.choices = list(support_access.periods().items())
     if not form.validate_on_submit():
         return _page(opt_in_form=form, status=400)
     try:
-        until = consent.opt_in(_customer(), form.period.data, ghost=_ghost(), ip=client_ip(), now=clock.now())
+        until = support_access.opt_in(
+            _customer(), form.period.data, ghost=_ghost(), ip=client_ip(), now=clock.now()
+        )
     except DomainError as refused:
         return _refused(refused, opt_in_form=form)
     flash(f"Support may access your account without a code until {until:%Y-%m-%d %H:%M UTC}.", "info")
@@ -56,7 +58,7 @@ def opt_in():
 @not_for_impersonators
 def opt_out():
     try:
-        was_on = consent.opt_out(_customer(), ghost=_ghost(), ip=client_ip(), now=clock.now())
+        was_on = support_access.opt_out(_customer(), ghost=_ghost(), ip=client_ip(), now=clock.now())
     except DomainError as refused:
         return _refused(refused)
     if was_on:
@@ -70,8 +72,8 @@ def opt_out():
 @not_for_impersonators
 def generate_code():
     try:
-        generated = consent.generate_code(_customer(), ghost=_ghost(), ip=client_ip(), now=clock.now())
-    except consent.CodeEntryLocked as locked:
+        generated = support_access.generate_code(_customer(), ghost=_ghost(), ip=client_ip(), now=clock.now())
+    except support_access.CodeEntryLocked as locked:
         # The page says so where the code would be; a flash on top would say it twice.
         return _page(status=locked.status, headers=refusal_headers(locked))
     except DomainError as refused:
@@ -84,7 +86,7 @@ def generate_code():
 @not_for_impersonators
 def revoke_code():
     try:
-        revoked = consent.revoke_codes(_customer(), ghost=_ghost(), ip=client_ip(), now=clock.now())
+        revoked = support_access.revoke_codes(_customer(), ghost=_ghost(), ip=client_ip(), now=clock.now())
     except DomainError as refused:
         return _refused(refused)
     if revoked:
@@ -102,7 +104,7 @@ def notifications():
         return _page(notice_form=form, status=400)
     wanted = bool(form.notify_on_access.data)
     try:
-        consent.set_access_notice(_customer(), wanted, ghost=_ghost(), ip=client_ip(), now=clock.now())
+        support_access.set_access_notice(_customer(), wanted, ghost=_ghost(), ip=client_ip(), now=clock.now())
     except DomainError as refused:
         return _refused(refused)
     if wanted:
@@ -137,15 +139,15 @@ def revoke(impersonation_id: int):
 
 def _page(
     *,
-    generated: consent.GeneratedCode | None = None,
+    generated: support_access.GeneratedCode | None = None,
     opt_in_form: OptInForm | None = None,
     notice_form: AccessNoticeForm | None = None,
     status: int = 200,
     headers: dict | None = None,
 ):
     user, now = _customer(), clock.now()
-    summary = consent.summary(user, now)
-    periods = consent.periods()
+    summary = support_access.summary(user, now)
+    periods = support_access.periods()
     if opt_in_form is None:
         opt_in_form = OptInForm(formdata=None, period=next(iter(periods)))
     opt_in_form.period.choices = list(periods.items())

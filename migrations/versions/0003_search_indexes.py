@@ -2,7 +2,7 @@
 
 Revision ID: 0003_search_indexes
 Revises: 0002_impersonation
-The console's user search (impersonator/services/search.py) must stay fast at a million users.
+The console's user search (impersonator/services/search/users.py) must stay fast at a million users.
 These objects are not in the SQLAlchemy models (a virtual table, triggers, operator classes and
 expression indexes); every name starts with `search_` or `ix_search_` so that the drift test
 (tests/test_migrations.py) can tell them apart from the models' schema.

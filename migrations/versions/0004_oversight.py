@@ -4,7 +4,7 @@ Revision ID: 0004_oversight
 Revises: 0003_search_indexes
 The audit trail becomes a hash chain (DESIGN I9): `seq`, `prev_hash` and `hash` on every event and
 a one-row chain head. Events written before this migration are sealed here, in id order, with the
-same encoding and key as new ones (impersonator.services.audit_chain), so the chain starts at #1.
+same encoding and key as new ones (impersonator.services.audit.chain), so the chain starts at #1.
 Also: the outbox and webhook endpoints (I10), staff enrolment invites, the customer's access-notice
 choice and two tenant settings (§9), and the note kept when an impersonation is terminated.
 
@@ -126,7 +126,7 @@ def _seal_existing_events():
     """Number and chain the events written before the chain existed; returns the new head."""
     from flask import current_app
 
-    from impersonator.services.audit_chain import Link, chain_key, link_hash
+    from impersonator.services.audit.chain import Link, chain_key, link_hash
 
     key = chain_key(current_app.config)
     connection = op.get_bind()

@@ -2,7 +2,7 @@
 
 Revision ID: 0005_search_speed
 Revises: 0004_oversight
-The substring rank of the user search (impersonator/services/search_sql.py) reads the lower-cased
+The substring rank of the user search (impersonator/services/search/sql.py) reads the lower-cased
 name and the email as one string, `lower(name) || E'\\n' || email`, through one GIN trigram index:
 one bitmap and one recheck a candidate instead of two indexes OR-ed together (about half the work
 for a common needle), and one index to keep up to date instead of two. The query refuses control

@@ -2,7 +2,7 @@
 
 Revision ID: 0006_search_buckets
 Revises: 0005_search_speed
-The substring rank of the user search lists users in id order (impersonator/services/search.py). A
+The substring rank of the user search lists users in id order (impersonator/services/search/users.py). A
 trigram GIN index yields every match in the table before ORDER BY ... LIMIT applies, so a page of a
 needle with thousands of matches paid for all of them (about 1 us each). This index keys every
 trigram with the bucket of its row as well, `id / 16384` (a second column, through btree_gin), so

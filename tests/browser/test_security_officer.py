@@ -15,8 +15,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from impersonator.extensions import db
 from impersonator.models import Staff
-from impersonator.services import secret_box, totp
+from impersonator.services import secret_box
 from impersonator.services.demo import seed_demo, staff_password
+from impersonator.services.staff import totp
 from tests.browser.conftest import LiveServer
 from tests.support.browser import ACME_HOST, CONSOLE_HOST, TIMEOUT_MS, artifact_path
 from tests.support.impersonation import ghost_requests, the_impersonation, user_id

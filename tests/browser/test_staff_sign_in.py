@@ -12,9 +12,10 @@ import time_machine
 from playwright.sync_api import Page, expect
 
 from impersonator.extensions import db
-from impersonator.services import secret_box, totp
+from impersonator.services import secret_box
 from impersonator.services.audit import Actor
-from impersonator.services.staff_admin import create_staff
+from impersonator.services.staff import totp
+from impersonator.services.staff.accounts import create_staff
 from tests.browser.conftest import LiveServer
 from tests.support.browser import CONSOLE_HOST, ConsoleLine, artifact_path
 from tests.support.records import audit_actions, staff_row, staff_sessions

@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import Impersonation
+from impersonator.services.admin.switches import set_global_switch
 from impersonator.services.audit import Actor
 from impersonator.services.passwords import hash_password
-from impersonator.services.switches import set_global_switch
 from tests.support.customer import CUSTOMER_PASSWORD, sign_in_as, staff_browser
 from tests.support.impersonation import BANNER, launch, minutes, opt_in, redeem, update_tenant, update_user
 from tests.support.web import ACME, CONSOLE, sign_in_password

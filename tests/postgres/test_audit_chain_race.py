@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from impersonator import create_app
 from impersonator.extensions import db
 from impersonator.models import AuditEvent, AuditHead
-from impersonator.services import audit, audit_chain
-from impersonator.services.audit import Actor
+from impersonator.services import audit
+from impersonator.services.audit import Actor, chain
 from tests.conftest import config_for, migrate_to_head
 
 WRITERS = 8
@@ -85,7 +85,7 @@ def assert_one_line(url: str) -> None:
             )
             assert per_writer == {f"writer-{w}": EVENTS_EACH for w in range(WRITERS)}
             assert db.session.get(AuditHead, 1).seq == WRITERS * EVENTS_EACH
-            verdict = audit_chain.verify(audit_chain.chain_key(app.config))
+            verdict = chain.verify(chain.chain_key(app.config))
             assert verdict.ok, verdict.summary()
             assert verdict.verified_seq == WRITERS * EVENTS_EACH
         finally:

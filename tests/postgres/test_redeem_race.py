@@ -17,10 +17,12 @@ from sqlalchemy import func, select
 from impersonator import create_app
 from impersonator.extensions import db
 from impersonator.models import AuditEvent, Impersonation, Staff, Tenant, TenantDomain, User
-from impersonator.services import impersonations, secret_box, totp
+from impersonator.services import secret_box
 from impersonator.services.audit import Actor
+from impersonator.services.impersonation import lifecycle
 from impersonator.services.passwords import hash_password
-from impersonator.services.staff_admin import create_staff
+from impersonator.services.staff import totp
+from impersonator.services.staff.accounts import create_staff
 from tests.conftest import config_for, migrate_to_head
 
 ACME = "http://acme.localhost"
@@ -62,10 +64,10 @@ def issue_token(url: str) -> str:
         staff = db.session.scalar(select(Staff))
         alice = db.session.scalar(select(User))
         code = totp.code_at(secret_box.decrypt(staff.totp_secret_encrypted), now)
-        ask = impersonations.Request(
+        ask = lifecycle.Request(
             alice.id, "Racing the redemption of one token", None, 60, "read_only", code, None
         )
-        token = impersonations.request(staff, ask, ip=None, user_agent=None, now=now).token
+        token = lifecycle.request(staff, ask, ip=None, user_agent=None, now=now).token
         db.session.remove()
         db.engine.dispose()
     return token

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import AccessCode, User
-from impersonator.services import access_codes
-from impersonator.services.access_codes import ALPHABET, AccessCodeRejected
+from impersonator.services.consent import access_codes
+from impersonator.services.consent.access_codes import ALPHABET, AccessCodeRejected
 
 SHOWN = re.compile(rf"[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}")
 

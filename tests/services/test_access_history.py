@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import AuditEvent, Impersonation
-from impersonator.services import access_history
+from impersonator.services.consent import access_history
 from tests.support.ghost_rows import ghost_session, held_back, trail, user_by_email
 
 

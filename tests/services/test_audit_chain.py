@@ -17,9 +17,11 @@ from sqlalchemy.exc import OperationalError
 from impersonator import create_app
 from impersonator.extensions import db
 from impersonator.models import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
-from impersonator.services import audit, audit_chain, events
+from impersonator.services import audit
 from impersonator.services.audit import Actor
-from impersonator.services.audit_chain import Anchor, ChainMac, Link, encode, timestamp
+from impersonator.services.audit import chain as audit_chain
+from impersonator.services.audit.chain import Anchor, ChainMac, Link, encode, timestamp
+from impersonator.services.delivery import events
 from tests.conftest import _dispose, _empty_tables, config_for
 
 EVENTS = 8

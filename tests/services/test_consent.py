@@ -13,10 +13,12 @@ from sqlalchemy import func, select
 
 from impersonator.extensions import db
 from impersonator.models import AccessCode, AuditEvent, Setting
-from impersonator.services import access_codes, consent, policy, throttle
-from impersonator.services.access_codes import ALPHABET, AccessCodeRejected
+from impersonator.services import throttle
+from impersonator.services.admin.settings import IMPERSONATION_ENABLED
+from impersonator.services.consent import access_codes, support_access
+from impersonator.services.consent.access_codes import ALPHABET, AccessCodeRejected
 from impersonator.services.errors import InvalidInput, Locked, NotAllowed
-from impersonator.services.settings import IMPERSONATION_ENABLED
+from impersonator.services.impersonation import policy
 from tests.support.ghost_rows import user_by_email
 
 SHOWN = re.compile(rf"[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}")
@@ -58,7 +60,7 @@ def test_opt_in_allows_support_for_the_chosen_period_and_is_audited(app, tenants
     now = clock.now()
     with app.app_context():
         user = alice()
-        until = consent.opt_in(user, period, ghost=False, ip="203.0.113.9", now=now)
+        until = support_access.opt_in(user, period, ghost=False, ip="203.0.113.9", now=now)
 
         assert until == now + length
         assert user_by_email("alice@acme.example").support_access_opt_in_until == now + length
@@ -71,26 +73,26 @@ def test_opt_in_allows_support_for_the_chosen_period_and_is_audited(app, tenants
 
 def test_opt_in_lapses_by_itself_when_its_period_ends(app, tenants, clock):
     with app.app_context():
-        until = consent.opt_in(alice(), "8h", ghost=False, ip=None, now=clock.now())
+        until = support_access.opt_in(alice(), "8h", ghost=False, ip=None, now=clock.now())
 
     clock.advance(hours=8, seconds=-1)
     with app.app_context():
         assert policy.opted_in(alice(), clock.now())
-        assert consent.summary(alice(), clock.now()).opted_in_until == until
+        assert support_access.summary(alice(), clock.now()).opted_in_until == until
 
     clock.advance(seconds=1)
     with app.app_context():
         assert not policy.opted_in(alice(), clock.now())
         assert policy.code_required(alice(), clock.now())
-        summary = consent.summary(alice(), clock.now())
+        summary = support_access.summary(alice(), clock.now())
         assert summary.opted_in_until is None
         assert summary.state.code == "code_needed"
 
 
 def test_opting_in_again_replaces_the_period_and_records_the_previous_one(app, tenants, clock):
     with app.app_context():
-        first = consent.opt_in(alice(), "30d", ghost=False, ip=None, now=clock.now())
-        second = consent.opt_in(alice(), "8h", ghost=False, ip=None, now=clock.now())
+        first = support_access.opt_in(alice(), "30d", ghost=False, ip=None, now=clock.now())
+        second = support_access.opt_in(alice(), "8h", ghost=False, ip=None, now=clock.now())
 
         assert alice().support_access_opt_in_until == second < first
         assert details(events("support_access.opted_in")[1])["previous_until"] == first.isoformat()
@@ -100,7 +102,7 @@ def test_opting_in_again_replaces_the_period_and_records_the_previous_one(app, t
 def test_opt_in_refuses_any_other_period_and_changes_nothing(app, tenants, clock, period):
     with app.app_context():
         with pytest.raises(InvalidInput) as refused:
-            consent.opt_in(alice(), period, ghost=False, ip=None, now=clock.now())
+            support_access.opt_in(alice(), period, ghost=False, ip=None, now=clock.now())
         db.session.rollback()
 
         assert refused.value.reason == "bad_period"
@@ -112,20 +114,20 @@ def test_opt_in_refuses_any_other_period_and_changes_nothing(app, tenants, clock
 def test_opt_in_is_never_longer_than_opt_in_max_days(make_app, tenants, clock):
     app = make_app(OPT_IN_MAX_DAYS=7)
     with app.app_context():
-        assert consent.periods() == {"8h": "8 hours", "24h": "24 hours", "7d": "7 days"}
+        assert support_access.periods() == {"8h": "8 hours", "24h": "24 hours", "7d": "7 days"}
         with pytest.raises(InvalidInput):
-            consent.opt_in(alice(), "30d", ghost=False, ip=None, now=clock.now())
+            support_access.opt_in(alice(), "30d", ghost=False, ip=None, now=clock.now())
         db.session.rollback()
-        until = consent.opt_in(alice(), "7d", ghost=False, ip=None, now=clock.now())
+        until = support_access.opt_in(alice(), "7d", ghost=False, ip=None, now=clock.now())
         assert until == clock.now() + timedelta(days=7)
 
 
 def test_opt_out_takes_effect_at_once_and_is_audited(app, tenants, clock):
     with app.app_context():
-        until = consent.opt_in(alice(), "24h", ghost=False, ip=None, now=clock.now())
+        until = support_access.opt_in(alice(), "24h", ghost=False, ip=None, now=clock.now())
         clock.advance(minutes=5)
 
-        assert consent.opt_out(alice(), ghost=False, ip="203.0.113.9", now=clock.now()) is True
+        assert support_access.opt_out(alice(), ghost=False, ip="203.0.113.9", now=clock.now()) is True
 
         assert alice().support_access_opt_in_until is None
         assert policy.code_required(alice(), clock.now())
@@ -136,11 +138,11 @@ def test_opt_out_takes_effect_at_once_and_is_audited(app, tenants, clock):
 
 def test_opting_out_when_not_opted_in_changes_nothing_and_audits_nothing(app, tenants, clock):
     with app.app_context():
-        assert consent.opt_out(alice(), ghost=False, ip=None, now=clock.now()) is False
-        consent.opt_in(alice(), "8h", ghost=False, ip=None, now=clock.now())
+        assert support_access.opt_out(alice(), ghost=False, ip=None, now=clock.now()) is False
+        support_access.opt_in(alice(), "8h", ghost=False, ip=None, now=clock.now())
     clock.advance(hours=9)  # lapsed by itself
     with app.app_context():
-        assert consent.opt_out(alice(), ghost=False, ip=None, now=clock.now()) is False
+        assert support_access.opt_out(alice(), ghost=False, ip=None, now=clock.now()) is False
         assert events("support_access.opted_out") == []
 
 
@@ -154,7 +156,7 @@ def test_opt_in_is_refused_where_the_tenant_policy_makes_it_meaningless(
         set_policy(policy_name, enabled=enabled)
 
         with pytest.raises(NotAllowed) as refused:
-            consent.opt_in(alice(), "8h", ghost=False, ip=None, now=clock.now())
+            support_access.opt_in(alice(), "8h", ghost=False, ip=None, now=clock.now())
         db.session.rollback()
 
         assert refused.value.reason == ("opt_in_not_used" if policy_name == "code_always" else "tenant_off")
@@ -167,7 +169,7 @@ def test_opt_in_is_refused_where_the_tenant_policy_makes_it_meaningless(
 def test_a_generated_code_is_shown_once_stored_as_a_keyed_hash_and_audited_without_it(app, tenants, clock):
     now = clock.now()
     with app.app_context():
-        generated = consent.generate_code(alice(), ghost=False, ip="203.0.113.9", now=now)
+        generated = support_access.generate_code(alice(), ghost=False, ip="203.0.113.9", now=now)
 
         assert SHOWN.fullmatch(generated.code)
         assert generated.expires_at == now + timedelta(minutes=app.config["ACCESS_CODE_TTL_MINUTES"])
@@ -178,34 +180,34 @@ def test_a_generated_code_is_shown_once_stored_as_a_keyed_hash_and_audited_witho
         assert details(event) == {"expires_at": generated.expires_at.isoformat(), "replaced": 0}
         everything = " ".join(e.details for e in db.session.scalars(select(AuditEvent)))
         assert generated.code not in everything and generated.code.replace("-", "") not in everything
-        assert consent.current_code_expiry(alice(), now) == generated.expires_at
+        assert support_access.current_code_expiry(alice(), now) == generated.expires_at
 
 
 def test_a_code_works_once(app, tenants, clock):
     with app.app_context():
-        code = consent.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
+        code = support_access.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
         access_codes.consume(alice(), code, now=clock.now())
 
         with pytest.raises(AccessCodeRejected) as again:
             access_codes.consume(alice(), code, now=clock.now())
         assert again.value.reason == "access_code_wrong"
-        assert consent.current_code_expiry(alice(), clock.now()) is None
+        assert support_access.current_code_expiry(alice(), clock.now()) is None
 
 
 def test_a_code_expires_after_access_code_ttl_minutes(app, tenants, clock):
     with app.app_context():
-        code = consent.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
+        code = support_access.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
     clock.advance(minutes=app.config["ACCESS_CODE_TTL_MINUTES"])
     with app.app_context():
-        assert consent.current_code_expiry(alice(), clock.now()) is None
+        assert support_access.current_code_expiry(alice(), clock.now()) is None
         with pytest.raises(AccessCodeRejected):
             access_codes.consume(alice(), code, now=clock.now())
 
 
 def test_a_new_code_replaces_the_old_one(app, tenants, clock):
     with app.app_context():
-        old = consent.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
-        new = consent.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
+        old = support_access.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
+        new = support_access.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
 
         assert details(events("access_code.generated")[1])["replaced"] == 1
         with pytest.raises(AccessCodeRejected):
@@ -215,21 +217,21 @@ def test_a_new_code_replaces_the_old_one(app, tenants, clock):
 
 def test_revoking_kills_the_code_at_once_and_is_audited(app, tenants, clock):
     with app.app_context():
-        code = consent.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
+        code = support_access.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
 
-        assert consent.revoke_codes(alice(), ghost=False, ip=None, now=clock.now()) == 1
+        assert support_access.revoke_codes(alice(), ghost=False, ip=None, now=clock.now()) == 1
 
         with pytest.raises(AccessCodeRejected):
             access_codes.consume(alice(), code, now=clock.now())
         assert details(events("access_code.revoked")[0]) == {"revoked": 1}
-        assert consent.revoke_codes(alice(), ghost=False, ip=None, now=clock.now()) == 0
+        assert support_access.revoke_codes(alice(), ghost=False, ip=None, now=clock.now()) == 0
         assert len(events("access_code.revoked")) == 1  # nothing to revoke: nothing audited
 
 
 @pytest.mark.parametrize("typed", ["lower", "spaces", "no dash", "padded"])
 def test_code_entry_forgives_case_spaces_and_dashes(app, tenants, clock, typed):
     with app.app_context():
-        code = consent.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
+        code = support_access.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
         plain = code.replace("-", "")
         entered = {
             "lower": code.lower(),
@@ -244,8 +246,8 @@ def test_code_entry_forgives_case_spaces_and_dashes(app, tenants, clock, typed):
 def test_a_code_never_opens_another_users_account_or_another_tenant(app, tenants, clock):
     with app.app_context():
         gina = user_by_email("gina@globex.example")
-        ginas = consent.generate_code(gina, ghost=False, ip=None, now=clock.now()).code
-        alices = consent.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
+        ginas = support_access.generate_code(gina, ghost=False, ip=None, now=clock.now()).code
+        alices = support_access.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
 
         with pytest.raises(AccessCodeRejected):
             access_codes.consume(alice(), ginas, now=clock.now())
@@ -268,7 +270,7 @@ def test_generation_is_refused_while_code_entry_is_locked_and_the_refusal_is_aud
         until = clock.now() + timedelta(minutes=app.config["ACCESS_CODE_LOCK_MINUTES"])
 
         with pytest.raises(Locked) as refused:
-            consent.generate_code(alice(), ghost=False, ip=None, now=clock.now())
+            support_access.generate_code(alice(), ghost=False, ip=None, now=clock.now())
 
         assert refused.value.status == 429 and refused.value.until == until
         assert "wrong codes were entered" in refused.value.message
@@ -279,20 +281,22 @@ def test_generation_is_refused_while_code_entry_is_locked_and_the_refusal_is_aud
         [event] = events("access_code.generate_refused")
         assert event.outcome == "denied"
         assert details(event) == {"reason": "access_code_locked", "until": until.isoformat()}
-        summary = consent.summary(alice(), clock.now())
+        summary = support_access.summary(alice(), clock.now())
         assert summary.code_locked_until == until
         assert summary.code_locked_text == refused.value.message
 
     clock.advance(minutes=app.config["ACCESS_CODE_LOCK_MINUTES"])
     with app.app_context():
-        assert SHOWN.fullmatch(consent.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code)
+        assert SHOWN.fullmatch(
+            support_access.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
+        )
 
 
 def test_no_code_is_generated_where_support_access_is_off(app, tenants, clock):
     with app.app_context():
         set_policy("off")
         with pytest.raises(NotAllowed) as refused:
-            consent.generate_code(alice(), ghost=False, ip=None, now=clock.now())
+            support_access.generate_code(alice(), ghost=False, ip=None, now=clock.now())
         assert refused.value.reason == "tenant_off"
 
 
@@ -305,13 +309,13 @@ def test_the_access_notice_follows_the_tenant_default_until_the_customer_chooses
         db.session.commit()
         assert alice().wants_access_notice is False
 
-        assert consent.set_access_notice(alice(), True, ghost=False, ip=None, now=clock.now()) is True
+        assert support_access.set_access_notice(alice(), True, ghost=False, ip=None, now=clock.now()) is True
         assert alice().wants_access_notice is True and alice().notify_on_access is True
-        assert consent.set_access_notice(alice(), True, ghost=False, ip=None, now=clock.now()) is False
+        assert support_access.set_access_notice(alice(), True, ghost=False, ip=None, now=clock.now()) is False
 
         alice().tenant.notify_on_access_default = True
         db.session.commit()
-        assert consent.set_access_notice(alice(), False, ghost=False, ip=None, now=clock.now()) is True
+        assert support_access.set_access_notice(alice(), False, ghost=False, ip=None, now=clock.now()) is True
         assert alice().wants_access_notice is False
 
         changes = [details(e) for e in events("support_access.notifications_changed")]
@@ -324,11 +328,11 @@ def test_the_access_notice_follows_the_tenant_default_until_the_customer_chooses
 @pytest.mark.parametrize(
     "change",
     [
-        lambda user, now: consent.opt_in(user, "8h", ghost=True, ip=None, now=now),
-        lambda user, now: consent.opt_out(user, ghost=True, ip=None, now=now),
-        lambda user, now: consent.generate_code(user, ghost=True, ip=None, now=now),
-        lambda user, now: consent.revoke_codes(user, ghost=True, ip=None, now=now),
-        lambda user, now: consent.set_access_notice(user, False, ghost=True, ip=None, now=now),
+        lambda user, now: support_access.opt_in(user, "8h", ghost=True, ip=None, now=now),
+        lambda user, now: support_access.opt_out(user, ghost=True, ip=None, now=now),
+        lambda user, now: support_access.generate_code(user, ghost=True, ip=None, now=now),
+        lambda user, now: support_access.revoke_codes(user, ghost=True, ip=None, now=now),
+        lambda user, now: support_access.set_access_notice(user, False, ghost=True, ip=None, now=now),
     ],
     ids=["opt_in", "opt_out", "generate_code", "revoke_codes", "set_access_notice"],
 )
@@ -339,7 +343,7 @@ def test_i7_the_service_refuses_every_consent_change_to_the_ghost(app, tenants, 
         db.session.commit()
         before = db.session.scalar(select(func.count()).select_from(AuditEvent))
 
-        with pytest.raises(consent.NotForGhost):
+        with pytest.raises(support_access.NotForGhost):
             change(alice(), clock.now())
         db.session.rollback()
 
@@ -356,7 +360,7 @@ def test_i7_the_service_refuses_every_consent_change_to_the_ghost(app, tenants, 
 def test_the_summary_explains_each_policy(app, tenants, clock):
     now = clock.now()
     with app.app_context():
-        summary = consent.summary(alice(), now)
+        summary = support_access.summary(alice(), now)
         assert (summary.policy, summary.opt_in_offered, summary.codes_offered) == (
             "opt_in_or_code",
             True,
@@ -365,34 +369,34 @@ def test_the_summary_explains_each_policy(app, tenants, clock):
         assert "only with a support access code you generate here" in summary.needs
         assert summary.access_notice is True and summary.code_expires_at is None
 
-        consent.opt_in(alice(), "8h", ghost=False, ip=None, now=now)
-        summary = consent.summary(alice(), now)
+        support_access.opt_in(alice(), "8h", ghost=False, ip=None, now=now)
+        summary = support_access.summary(alice(), now)
         assert "without a code until" in summary.needs
         assert (now + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M UTC") in summary.needs
 
         set_policy("code_always")
-        summary = consent.summary(alice(), now)
+        summary = support_access.summary(alice(), now)
         assert "requires a support access code every time" in summary.needs
         assert (summary.opt_in_offered, summary.codes_offered) == (False, True)
 
         set_policy("off")
-        summary = consent.summary(alice(), now)
+        summary = support_access.summary(alice(), now)
         assert "turned support access off" in summary.needs
         assert (summary.opt_in_offered, summary.codes_offered) == (False, False)
 
         set_policy("opt_in_or_code", enabled=False)
-        assert "turned support access off" in consent.summary(alice(), now).needs
+        assert "turned support access off" in support_access.summary(alice(), now).needs
 
         set_policy("opt_in_or_code")
         db.session.merge(Setting(key=IMPERSONATION_ENABLED, value="off", updated_at=now))
         db.session.commit()
-        assert "switched off for everyone" in consent.summary(alice(), now).needs
+        assert "switched off for everyone" in support_access.summary(alice(), now).needs
 
 
 def test_the_summary_never_holds_the_code(app, tenants, clock):
     with app.app_context():
-        code = consent.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
-        summary = consent.summary(alice(), clock.now())
+        code = support_access.generate_code(alice(), ghost=False, ip=None, now=clock.now()).code
+        summary = support_access.summary(alice(), clock.now())
 
         assert code not in repr(summary) and code.replace("-", "") not in repr(summary)
         assert summary.code_expires_at == clock.now() + timedelta(

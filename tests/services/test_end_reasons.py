@@ -9,8 +9,8 @@ import pytest
 
 from impersonator.console.impersonations import END_LABELS
 from impersonator.models import END_REASONS
-from impersonator.services.access_history import END_TEXT
-from impersonator.services.ghost import END_MESSAGES
+from impersonator.services.consent.access_history import END_TEXT
+from impersonator.services.impersonation.ghost import END_MESSAGES
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 
 from impersonator.extensions import db
 from impersonator.models import AnalyticsEvent, Notification, OutboxMessage
-from impersonator.services import account, analytics, delivery, notifications, projects
-from impersonator.services.mail import Mail
+from impersonator.services.customer import account, analytics, notifications, projects
+from impersonator.services.delivery import senders
+from impersonator.services.delivery.mail import Mail
 from impersonator.services.passwords import verify_password
 from tests.support.ghost_rows import ghost_session, user_by_email
 
@@ -70,7 +71,7 @@ def test_a_notification_is_sent_recorded_and_mailed_through_the_outbox(app, tena
         assert (mail.to, mail.subject) == ("alice@acme.example", "Project “Atlas” created")
         assert "Atlas was created." in mail.text and "Atlas was created." in mail.html
 
-        done = delivery.work_once(clock.now())
+        done = senders.work_once(clock.now())
 
         assert (done.delivered, done.retried, done.failed) == (1, 0, 0)
         assert db.session.get(OutboxMessage, message.id).status == "delivered"
@@ -138,7 +139,7 @@ def test_a_rolled_back_notification_is_never_delivered(app, tenants, clock):
 
         assert count(Notification) == 0
         assert outbox() == []
-        assert delivery.work_once(clock.now()).total == 0
+        assert senders.work_once(clock.now()).total == 0
 
 
 def test_a_long_subject_is_shortened_to_fit(app, tenants, clock):

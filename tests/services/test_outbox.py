@@ -13,8 +13,8 @@ from sqlalchemy import select, text
 
 from impersonator.extensions import db
 from impersonator.models import OutboxMessage
-from impersonator.services import outbox
-from impersonator.services.outbox import DeliveryFailed
+from impersonator.services.delivery import outbox
+from impersonator.services.delivery.outbox import DeliveryFailed
 
 BASE, CAP, GIVE_UP_HOURS = 30, 3600, 24
 

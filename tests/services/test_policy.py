@@ -9,8 +9,9 @@ import pytest
 
 from impersonator.extensions import db
 from impersonator.models import ROLES, Staff, Tenant, User
-from impersonator.services import policy, switches
+from impersonator.services.admin import switches
 from impersonator.services.audit import Actor
+from impersonator.services.impersonation import policy
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 MAY_USE = {

@@ -10,20 +10,20 @@ from sqlalchemy import event, select, text
 
 from impersonator.extensions import db
 from impersonator.models import Setting, Tenant, TenantDomain, User
-from impersonator.services import search as search_module
 from impersonator.services.errors import InvalidInput
-from impersonator.services.search import (
+from impersonator.services.search import users as search_module
+from impersonator.services.search.sql import (
+    ID_BUCKET,
+    POSTGRES_SUBSTRING_BUCKETS,
+    POSTGRES_SUBSTRING_INDEX,
+)
+from impersonator.services.search.users import (
     MAX_PAGE,
     SearchPage,
     UserResult,
     after_prefix,
     escape_like,
     search_users,
-)
-from impersonator.services.search_sql import (
-    ID_BUCKET,
-    POSTGRES_SUBSTRING_BUCKETS,
-    POSTGRES_SUBSTRING_INDEX,
 )
 
 PASSWORD_HASH = "scrypt:32768:8:1$not-a-real-salt$0123456789abcdef-password-hash"

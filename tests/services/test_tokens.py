@@ -10,9 +10,9 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from impersonator import create_app
-from impersonator.services import tokens
+from impersonator.services.impersonation import tokens
+from impersonator.services.impersonation.tokens import Claims
 from impersonator.services.keys import derived_key
-from impersonator.services.tokens import Claims
 from tests.conftest import config_for
 
 CLAIMS = Claims(impersonation_id=42, jti="a-random-token-id", audience="acme.localhost")

@@ -14,9 +14,10 @@ from cryptography.fernet import Fernet
 from impersonator import create_app
 from impersonator.extensions import db
 from impersonator.models import Staff
-from impersonator.services import secret_box, totp
+from impersonator.services import secret_box
 from impersonator.services.audit import Actor
-from impersonator.services.staff_admin import create_staff
+from impersonator.services.staff import totp
+from impersonator.services.staff.accounts import create_staff
 from tests.conftest import config_for, migrate_to_head
 
 STEP = timedelta(seconds=totp.STEP_SECONDS)

@@ -9,8 +9,9 @@ from sqlalchemy import insert
 
 from impersonator.extensions import db
 from impersonator.models import GENESIS_HASH, AuditEvent, AuditHead
-from impersonator.services import audit, audit_chain
-from impersonator.services.audit_chain import Link
+from impersonator.services import audit
+from impersonator.services.audit import chain
+from impersonator.services.audit.chain import Link
 
 _ROW_SEQ = re.compile(r"<tr class=\"[^\"]*\">\s*<td>(\d+)</td>")
 
@@ -19,7 +20,7 @@ def append_events(app, rows: list[dict[str, Any]]) -> list[int]:
     """Append events in one transaction, each a valid link after the chain's head (thousands a second).
 
     Each row needs `at`; the rest default to a staff sign-in. Returns the new sequence numbers."""
-    key = audit_chain.chain_key(app.config)
+    key = chain.chain_key(app.config)
     with app.app_context():
         head = db.session.get(AuditHead, 1)
         if head is None:
@@ -44,7 +45,7 @@ def append_events(app, rows: list[dict[str, Any]]) -> list[int]:
                 ip=row.get("ip"),
                 details=audit.canonical_json(row.get("details", {})),
             )
-            digest = audit_chain.link_hash(key, prev, link)
+            digest = chain.link_hash(key, prev, link)
             records.append({**vars(link), "prev_hash": prev, "hash": digest})
             prev = digest
         if records:

@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 from impersonator import clock as app_clock
 from impersonator.extensions import db
 from impersonator.models import GhostRequest, Impersonation, Tenant, User
-from impersonator.services import access_codes
+from impersonator.services.consent import access_codes
 from tests.support.web import ACME, CONSOLE, csrf_token
 
 REDEEM_PATH = "/impersonation/redeem"

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import WEBHOOK_EVENTS, OutboxMessage
-from impersonator.services import delivery, webhook_endpoints
 from impersonator.services.audit import Actor
+from impersonator.services.delivery import senders, webhook_endpoints
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def subscribe(app, url: str, now, events=WEBHOOK_EVENTS) -> tuple[int, str]:
 def work(app, now):
     """One pass of the outbox worker."""
     with app.app_context():
-        return delivery.work_once(now)
+        return senders.work_once(now)
 
 
 def messages(app, kind: str | None = None) -> list[OutboxMessage]:

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import AuditEvent, Staff, StaffInvite
-from impersonator.services import secret_box, staff_invites, totp
+from impersonator.services import secret_box
+from impersonator.services.staff import invites, totp
 from tests.support.records import audit_actions, audit_events, staff_row, staff_sessions
 from tests.support.staff_admin import admin_post, flashes, member_id
 from tests.support.web import CONSOLE, csrf_token, sign_in, sign_in_password, submit_code
@@ -423,9 +424,9 @@ def test_a_link_used_twice_at_the_same_moment_sets_one_password(app, admin, cloc
         with app.app_context():
             start.wait()
             try:
-                staff_invites.accept(token, password, password, ip=None, now=clock.now())
+                invites.accept(token, password, password, ip=None, now=clock.now())
                 outcomes.append(password)
-            except staff_invites.InviteGone:
+            except invites.InviteGone:
                 outcomes.append("refused")
             finally:
                 db.session.remove()

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from impersonator.services import audit_export
+from impersonator.services.audit import export as audit_export
 from tests.support.audit_log import append_events
 from tests.support.records import audit_actions, audit_events
 from tests.support.web import CONSOLE, sign_in

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import text
 
 from impersonator.extensions import db
-from impersonator.services import audit_chart, audit_log
-from impersonator.services.audit_log import Cursor, Filters
+from impersonator.services.audit import chart as audit_chart
+from impersonator.services.audit import log
+from impersonator.services.audit.log import Cursor, Filters
 from tests.support.audit_log import append_events, link_href, page_seqs
 from tests.support.impersonation import user_id
 from tests.support.web import CONSOLE, sign_in
@@ -382,9 +383,9 @@ def test_each_filtered_page_is_one_range_of_its_composite_index(app, filters, in
     with no sort step, so page 1,000 costs what page 1 costs."""
     with app.app_context():
         query = (
-            db.select(audit_log.AuditEvent)
-            .where(*audit_log.conditions(filters), audit_log.AuditEvent.seq < 1000)
-            .order_by(audit_log.AuditEvent.seq.desc())
+            db.select(log.AuditEvent)
+            .where(*log.conditions(filters), log.AuditEvent.seq < 1000)
+            .order_by(log.AuditEvent.seq.desc())
             .limit(51)
         )
         compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
@@ -406,9 +407,9 @@ def test_each_filtered_page_is_one_range_of_its_composite_index(app, filters, in
 def test_the_service_pages_without_offset(app, officer):
     seqs = append_events(app, [{"at": DAY + timedelta(seconds=n)} for n in range(120)])
     with app.app_context():
-        first = audit_log.page(Filters())
-        second = audit_log.page(Filters(), Cursor(before=first.older))
-        back = audit_log.page(Filters(), Cursor(after=second.newer))
+        first = log.page(Filters())
+        second = log.page(Filters(), Cursor(before=first.older))
+        back = log.page(Filters(), Cursor(after=second.newer))
 
     assert [e.event.seq for e in first.entries][:50] == sorted(seqs, reverse=True)[:50]
     assert second.entries[0].event.seq == first.older - 1

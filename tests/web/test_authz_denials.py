@@ -11,9 +11,9 @@ from sqlalchemy.exc import OperationalError
 
 from impersonator.models import ROLES
 from impersonator.services import audit
-from impersonator.services.alerts import AUTHZ_DENIAL_BURST
-from impersonator.services.authz_denials import COALESCE_WINDOW
-from impersonator.services.roles import GRANTS, Permission
+from impersonator.services.audit.alerts import AUTHZ_DENIAL_BURST
+from impersonator.services.audit.authz_denials import COALESCE_WINDOW
+from impersonator.services.staff.roles import GRANTS, Permission
 from tests.support.impersonation import user_id
 from tests.support.records import audit_events, staff_sessions
 from tests.support.web import CONSOLE, csrf_token, sign_in
@@ -82,7 +82,7 @@ def permission_of(app, endpoint: str) -> Permission | None:
 
 def test_i1_every_view_refused_for_a_missing_permission_is_audited(app, make_staff, clock, tenants):
     """Completeness over the console's URL map: every view that names a permission, asked by every
-    role that lacks it (the roles table, services/roles.py), answers 403 and writes one event."""
+    role that lacks it (the roles table, services/staff/roles.py), answers 403 and writes one event."""
     refusals = {
         role: [
             rule

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 
 from impersonator.extensions import db
 from impersonator.models import Staff, StaffSession, User
-from impersonator.services import secret_box, totp
+from impersonator.services import secret_box
 from impersonator.services.audit import Actor
-from impersonator.services.staff_admin import create_staff
+from impersonator.services.staff import totp
+from impersonator.services.staff.accounts import create_staff
 from tests.support.records import audit_actions
 from tests.support.web import ACME, CONSOLE, csrf_token, post_form, sign_in, sign_in_customer
 from tests.web.conftest import Bed, password_step

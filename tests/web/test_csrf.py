@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from impersonator.extensions import csrf, db
 from impersonator.models import GhostRequest, Impersonation, Project, Staff, StaffSession, User
-from impersonator.services import secret_box, totp
+from impersonator.services import secret_box
+from impersonator.services.staff import totp
 from tests.support.impersonation import (
     JUSTIFICATION,
     REDEEM_PATH,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from config import DevelopmentConfig, ProductionConfig, TestingConfig
 from impersonator.extensions import db
 from impersonator.models import User
-from impersonator.services import customer_auth
+from impersonator.services.customer import sign_in as customer_auth
 from tests.support.web import ACME, CONSOLE, GLOBEX, csrf_token, post_form, sign_in, sign_in_customer
 
 GENERIC_FAILURE = "Incorrect email or password."

@@ -24,7 +24,7 @@ import impersonator
 from impersonator.extensions import db
 from impersonator.forms import TextForm
 from impersonator.models import WebhookEndpoint
-from impersonator.services import webhooks
+from impersonator.services.delivery import webhooks
 from impersonator.services.errors import InvalidInput
 from impersonator.web_input import BIG_ID_MAX, ID_MAX, IdConverter
 from tests.support.impersonation import REDEEM_PATH, launch, the_impersonation

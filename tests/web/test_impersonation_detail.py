@@ -10,7 +10,7 @@ import pytest
 
 from impersonator.extensions import db
 from impersonator.models import User
-from impersonator.services import notifications
+from impersonator.services.customer import notifications
 from tests.support.impersonation import (
     ACME,
     END_PATH,

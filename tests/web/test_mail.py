@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import Notification, OutboxMessage
-from impersonator.services import delivery
+from impersonator.services.delivery import senders
 from tests.support.customer import generate_code as generate_code_on_page
 from tests.support.customer import ghost_in, settings_post, sign_in_as, staff_browser
 from tests.support.impersonation import (
@@ -54,7 +54,7 @@ def alice_id(app, tenants, clock) -> int:
 def work(app, clock):
     """One pass of the outbox worker, as `flask outbox work --once` runs it."""
     with app.app_context():
-        return delivery.work_once(clock.now())
+        return senders.work_once(clock.now())
 
 
 def mail_rows(app) -> list[OutboxMessage]:

@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 
 from impersonator.extensions import db
-from impersonator.services import audit, mail, outbox
+from impersonator.services import audit
 from impersonator.services.audit import Actor
+from impersonator.services.delivery import mail, outbox
 from tests.support.records import audit_actions, audit_events
 from tests.support.web import CONSOLE, csrf_token, sign_in
 from tests.support.webhooks import arrivals, messages, subscribe, work

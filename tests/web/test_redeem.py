@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from impersonator.services import tokens
+from impersonator.services.impersonation import tokens
+from impersonator.services.impersonation.tokens import Claims
 from impersonator.services.keys import derived_key
-from impersonator.services.tokens import Claims
 from tests.support.impersonation import (
     BANNER,
     REDEEM_PATH,

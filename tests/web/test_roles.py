@@ -14,7 +14,7 @@ from impersonator import create_app, web
 from impersonator.console.access import requires
 from impersonator.extensions import db
 from impersonator.models import ROLES, User
-from impersonator.services.roles import Permission
+from impersonator.services.staff.roles import Permission
 from tests.support.records import audit_actions, staff_row, staff_sessions
 from tests.support.web import CONSOLE, csrf_token, sign_in
 from tests.web.cases import admin, audit

@@ -11,8 +11,9 @@ from sqlalchemy.exc import OperationalError
 
 from impersonator.extensions import db
 from impersonator.models import Staff
-from impersonator.services import audit, staff_admin, totp
+from impersonator.services import audit
 from impersonator.services.audit import Actor
+from impersonator.services.staff import accounts, totp
 from tests.support.records import audit_actions, audit_events, staff_row, staff_sessions
 from tests.support.web import CONSOLE, csrf_token, sign_in, sign_in_password, submit_code
 
@@ -42,7 +43,7 @@ def wrong_code(secret: str, clock) -> str:
 def disable(app, account, clock) -> None:
     with app.app_context():
         member = db.session.get(Staff, account.id)
-        staff_admin.disable_staff(member, actor=Actor.system("test"), ip=None, now=clock.now())
+        accounts.disable_staff(member, actor=Actor.system("test"), ip=None, now=clock.now())
 
 
 def count(app, action: str) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from impersonator.extensions import db
 from impersonator.models import Staff
-from impersonator.services import staff_auth
+from impersonator.services.staff import sign_in
 from tests.support.records import staff_row, staff_sessions
 from tests.support.web import CONSOLE, csrf_token, sign_in_password, submit_code
 
@@ -120,15 +120,15 @@ def test_i4_the_sign_in_step_ends_once_even_when_two_code_steps_race(app, make_s
     TOTP step its code used is not spent."""
     member = make_staff("support")
     with app.app_context():
-        step = staff_auth.open_step(member.id, now=clock.now())
-        staff = staff_auth.pending_staff(step, now=clock.now())
-        assert staff_auth.pending_staff(step, now=clock.now()) is staff  # both pass the pages' check
+        step = sign_in.open_step(member.id, now=clock.now())
+        staff = sign_in.pending_staff(step, now=clock.now())
+        assert sign_in.pending_staff(step, now=clock.now()) is staff  # both pass the pages' check
         clock.next_totp_step()
-        staff_auth.complete_with_totp(staff, step, member.code(), ip=None, user_agent=None, now=clock.now())
+        sign_in.complete_with_totp(staff, step, member.code(), ip=None, user_agent=None, now=clock.now())
         first_step = db.session.get(Staff, member.id).totp_last_step
         clock.next_totp_step()
-        with pytest.raises(staff_auth.SignInStepExpired):
-            staff_auth.complete_with_totp(
+        with pytest.raises(sign_in.SignInStepExpired):
+            sign_in.complete_with_totp(
                 db.session.get(Staff, member.id),
                 step,
                 member.code(),

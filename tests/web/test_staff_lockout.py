@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import FailedAttempt, OutboxMessage
-from impersonator.services import audit, delivery, throttle
+from impersonator.services import audit, throttle
+from impersonator.services.delivery import senders
 from tests.support.impersonation import impersonations, request_impersonation, token_from_launch
 from tests.support.records import audit_events, staff_sessions
 from tests.support.smtp import SmtpServer
@@ -166,7 +167,7 @@ def test_i10_the_lock_email_reaches_the_staff_member_by_smtp_from_the_worker(mak
         assert smtp.inbox == []  # nothing is sent from a request
 
         with app.app_context():
-            done = delivery.work_once(clock.now())
+            done = senders.work_once(clock.now())
     finally:
         smtp.stop()
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from impersonator.extensions import db
 from impersonator.models import AccessCode, AuditEvent, Impersonation, Notification, OutboxMessage, User
-from impersonator.services import access_codes
-from impersonator.services.mail import Mail
+from impersonator.services.consent import access_codes
+from impersonator.services.delivery.mail import Mail
 from tests.support.customer import (
     HISTORY,
     NEW_CODE,

@@ -27,7 +27,7 @@ from impersonator.models import (
     User,
 )
 from impersonator.services import demo
-from impersonator.services import ghost as ghost_sessions
+from impersonator.services.impersonation import ghost as ghost_sessions
 from impersonator.services.passwords import hash_password, verify_password
 from tests.support.web import ACME, csrf_token, post_form, sign_in_customer
 

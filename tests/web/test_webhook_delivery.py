@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import WEBHOOK_EVENTS, OutboxMessage
-from impersonator.services import audit, webhooks
+from impersonator.services import audit
 from impersonator.services.audit import Actor
+from impersonator.services.delivery import webhooks
 from tests.support.impersonation import (
     end_ghost,
     launch,

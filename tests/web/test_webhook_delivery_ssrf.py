@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from impersonator.extensions import db
-from impersonator.services import audit, webhook_endpoints, webhooks
+from impersonator.services import audit
 from impersonator.services.audit import Actor
+from impersonator.services.delivery import webhook_endpoints, webhooks
 from impersonator.services.errors import InvalidInput
 from tests.support.webhook_receiver import HOOK, answer
 from tests.support.webhooks import arrivals, messages, subscribe, work

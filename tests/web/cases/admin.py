@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import Staff, Tenant, WebhookEndpoint
-from impersonator.services import outbox, staff_invites, webhook_endpoints
 from impersonator.services.audit import Actor
-from impersonator.services.roles import Permission
+from impersonator.services.delivery import outbox, webhook_endpoints
+from impersonator.services.staff import invites
+from impersonator.services.staff.roles import Permission
 from tests.support.web import CONSOLE, sign_in
 from tests.web.cases import Case
 
@@ -97,9 +98,7 @@ def enrolment_submit(bed) -> Case:
     """The public POST of an enrolment link's password: the opener page carries the form's token."""
     member = bed.make_staff("support", enrolled=False)
     with bed.app.app_context():
-        issued = staff_invites.issue(
-            db.session.get(Staff, member.id), actor=SYSTEM, ip=None, now=bed.clock.now()
-        )
+        issued = invites.issue(db.session.get(Staff, member.id), actor=SYSTEM, ip=None, now=bed.clock.now())
     token = urlsplit(issued.url).fragment
     password = "a long new staff password"
     data = {"token": token, "password": password, "confirmation": password}
@@ -110,9 +109,7 @@ def enrolment_open(bed) -> Case:
     """The link's page posts the fragment's token: the opener page carries the form's token."""
     member = bed.make_staff("support", enrolled=False)
     with bed.app.app_context():
-        issued = staff_invites.issue(
-            db.session.get(Staff, member.id), actor=SYSTEM, ip=None, now=bed.clock.now()
-        )
+        issued = invites.issue(db.session.get(Staff, member.id), actor=SYSTEM, ip=None, now=bed.clock.now())
     return Case(
         CONSOLE, "/enrol/open", "/enrol", {"token": urlsplit(issued.url).fragment}, accepted_status=200
     )
@@ -173,6 +170,6 @@ CSRF_CASES = {
     ("console", "outbox_admin.retry"): admin_post(
         lambda bed: f"/admin/outbox/{make_failed_message(bed.app, bed.clock.now())}/retry"
     ),
-    ("console", "staff_invites.submit"): enrolment_submit,
-    ("console", "staff_invites.open_link"): enrolment_open,
+    ("console", "invites.submit"): enrolment_submit,
+    ("console", "invites.open_link"): enrolment_open,
 }

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from impersonator import clock
 from impersonator.extensions import db
 from impersonator.models import Impersonation, Staff, User
-from impersonator.services.roles import Permission
+from impersonator.services.staff.roles import Permission
 from tests.support.impersonation import launch_and_redeem, minutes, opt_in, the_impersonation, user_id
 from tests.support.web import CONSOLE, sign_in
 from tests.web.cases import Case

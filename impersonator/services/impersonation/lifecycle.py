@@ -1,0 +1,324 @@
+"""The lifecycle of an impersonation (DESIGN §3): request → token issued → (redemption.py) →
+active → ended. Every state change and every denial is audited in the transaction that makes it (I1).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from impersonator.extensions import db
+from impersonator.models import MODES, Impersonation, Staff, User
+from impersonator.services import audit, secret_box, throttle
+from impersonator.services.audit import Actor, alerts
+from impersonator.services.consent import access_codes
+from impersonator.services.customer import notifications
+from impersonator.services.errors import DomainError, InvalidInput, Locked
+from impersonator.services.impersonation import policy, tokens
+from impersonator.services.links import tenant_origin
+from impersonator.services.staff import lockout, sign_in, totp
+from impersonator.services.validation import clean_text
+
+DURATIONS = (15, 30, 60)
+
+
+class UserNotFound(InvalidInput):
+    status = 404
+
+    def __init__(self) -> None:
+        super().__init__("user_not_found", "There is no such user.")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a staff member asks for on the user page (every field re-checked here, never trusted)."""
+
+    user_id: int
+    justification: str | None
+    ticket: str | None
+    duration_minutes: int | None
+    mode: str | None
+    totp_code: str | None
+    access_code: str | None
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What the handoff page needs: the token goes in a POST body to `redeem_url`, nowhere else."""
+
+    impersonation_id: int
+    token: str
+    redeem_url: str
+    origin: str
+    user_name: str
+    tenant_name: str
+    mode: str
+    duration_minutes: int
+
+
+def user_for_request(user_id: int) -> User:
+    """The customer user a console page is about, or UserNotFound."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+def request(staff: Staff, ask: Request, *, ip: str | None, user_agent: str | None, now: datetime) -> Launch:
+    """Check everything (I5, I6), then issue a one-time token; a refusal is audited and re-raised."""
+    user = user_for_request(ask.user_id)
+    try:
+        launch = _issue(staff, user, ask, ip=ip, user_agent=user_agent, now=now)
+    except DomainError as denied:
+        _record_denial(staff, user, ask, denied, ip=ip, now=now)
+        raise
+    return launch
+
+
+def _issue(
+    staff: Staff, user: User, ask: Request, *, ip: str | None, user_agent: str | None, now: datetime
+) -> Launch:
+    config = current_app.config
+    justification = clean_text(
+        ask.justification, "Justification", max_length=config["JUSTIFICATION_MAX_CHARS"], allow_newlines=True
+    )
+    if len(justification) < config["JUSTIFICATION_MIN_CHARS"]:
+        raise InvalidInput(
+            "justification_too_short",
+            f"Justification must be at least {config['JUSTIFICATION_MIN_CHARS']} characters.",
+        )
+    ticket = clean_text(ask.ticket, "Ticket reference", max_length=100, required=False) or None
+    if ask.mode not in MODES:
+        raise InvalidInput("bad_mode", "Choose read-only or full mode.")
+    if ask.duration_minutes not in DURATIONS or ask.duration_minutes > config["SESSION_MAX_MINUTES"]:
+        raise InvalidInput("bad_duration", "Choose a duration of 15, 30 or 60 minutes.")
+    policy.check_staff(staff, ask.mode)
+    policy.check_target(user, now)
+    needs_code = policy.code_required(user, now)
+    if needs_code and not (ask.access_code or "").strip():
+        raise policy.deny("code_needed" if user.tenant.access_policy == "code_always" else "consent_needed")
+
+    # Step-up: a fresh TOTP code, each step once (I6); then the customer's code, once.
+    locked = lockout.account_lock(staff.email, ip=ip, now=now)
+    if locked:
+        raise locked
+    totp.consume(staff.id, secret_box.decrypt(staff.totp_secret_encrypted), ask.totp_code, now)
+    if needs_code:
+        code_lock = throttle.locked_until(access_codes.failure_key(user.id), now)
+        if code_lock:
+            raise Locked("access_code_locked", code_lock)
+        access_codes.consume(user, ask.access_code, now=now)
+
+    audience = user.tenant.primary_domain
+    imp = Impersonation(
+        staff_id=staff.id,
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        reason=justification,
+        ticket=ticket,
+        mode=ask.mode,
+        duration_minutes=ask.duration_minutes,
+        access_via="code" if needs_code else "opt_in",
+        token_jti=secrets.token_urlsafe(24),
+        audience=audience,
+        issued_at=now,
+        token_expires_at=now + timedelta(seconds=config["TOKEN_TTL_SECONDS"]),
+        issue_ip=ip,
+        issue_user_agent=(user_agent or "")[:300] or None,
+    )
+    db.session.add(imp)
+    db.session.flush()
+    audit.about_user(
+        "impersonation.requested",
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        actor=Actor.staff(staff),
+        at=now,
+        ip=ip,
+        details={
+            "impersonation_id": imp.id,
+            "mode": imp.mode,
+            "duration_minutes": imp.duration_minutes,
+            "access_via": imp.access_via,
+            "ticket": ticket,
+            "reason": justification,
+        },
+    )
+    token = tokens.issue(tokens.Claims(imp.id, imp.token_jti, audience))
+    db.session.commit()
+    origin = tenant_origin(audience)
+    return Launch(
+        imp.id,
+        token,
+        f"{origin}/impersonation/redeem",
+        origin,
+        user.name,
+        user.tenant.name,
+        imp.mode,
+        imp.duration_minutes,
+    )
+
+
+def _record_denial(
+    staff: Staff, user: User, ask: Request, denied: DomainError, *, ip: str | None, now: datetime
+) -> None:
+    """Count wrong codes toward their locks, then audit the refusal and any lock it started, in a
+    transaction of its own (counter rows are locked before the audit chain's head)."""
+    db.session.rollback()
+    counted = None
+    if isinstance(denied, totp.TotpRejected):
+        counted = sign_in.count_toward_lock(staff.email, staff, ip=ip, now=now)
+    code_lock = None
+    if isinstance(denied, access_codes.AccessCodeRejected):
+        code_lock = throttle.record_failure(
+            access_codes.failure_key(user.id), access_codes.failure_limit(), now
+        )
+        if code_lock:
+            access_codes.revoke_all(user.id, now=now)
+    audit.about_user(
+        "impersonation.denied",
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        actor=Actor.staff(staff),
+        at=now,
+        ip=ip,
+        outcome="denied",
+        details={"reason": denied.reason, "mode": ask.mode, "ticket": (ask.ticket or "")[:100]},
+    )
+    if counted is not None:
+        lockout.report(counted, now=now)
+    if code_lock:
+        audit.about_user(
+            "access_code.locked",
+            user_id=user.id,
+            tenant_id=user.tenant_id,
+            actor=Actor.staff(staff),
+            at=now,
+            ip=ip,
+            outcome="denied",
+            details={"until": code_lock.isoformat()},
+        )
+        alerts.raise_alert(
+            "access_code_locked",
+            actor=Actor.staff(staff),
+            at=now,
+            ip=ip,
+            tenant_id=user.tenant_id,
+            details={"user_id": user.id, "until": code_lock.isoformat()},
+        )
+        notifications.code_lockout_notice(user, until=code_lock, now=now)
+    db.session.commit()
+
+
+def end(
+    impersonation_id: int,
+    *,
+    reason: str,
+    actor: Actor,
+    ip: str | None,
+    now: datetime,
+    note: str | None = None,
+) -> bool:
+    """End an impersonation (at most once, audited once); returns whether this call ended it."""
+    imp = db.session.get(Impersonation, impersonation_id)
+    if imp is None:
+        return False
+    ended = end_in_transaction(imp, reason, actor, ip=ip, now=now, note=note)
+    db.session.commit()
+    return ended
+
+
+def end_in_transaction(
+    imp: Impersonation,
+    reason: str,
+    actor: Actor,
+    *,
+    ip: str | None,
+    now: datetime,
+    note: str | None = None,
+) -> bool:
+    """End it in the caller's transaction, at most once; the end is audited once. `note` keeps
+    what a person wrote about why (a security officer's reason to terminate)."""
+    result = db.session.execute(
+        update(Impersonation)
+        .where(Impersonation.id == imp.id, Impersonation.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason, end_note=note)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    details = {"impersonation_id": imp.id, "reason": reason}
+    if note:
+        details["note"] = note
+    audit.about_user(
+        "impersonation.ended",
+        user_id=imp.user_id,
+        tenant_id=imp.tenant_id,
+        actor=actor,
+        at=now,
+        ip=ip,
+        details=details,
+    )
+    return True
+
+
+def open_ones(
+    now: datetime,
+    *,
+    staff_id: int | None = None,
+    tenant_id: int | None = None,
+    include_unredeemed: bool = False,
+) -> list[Impersonation]:
+    """Live ghost sessions (redeemed, not ended, not expired), optionally of one staff member or
+    one tenant; with `include_unredeemed`, also tokens that could still be redeemed. (A token left
+    alone is refused at redemption anyway: redemption re-checks the switches and the staff member.)"""
+    live = Impersonation.redeemed_at.is_not(None) & (Impersonation.expires_at > now)
+    if include_unredeemed:
+        live = live | (Impersonation.redeemed_at.is_(None) & (Impersonation.token_expires_at > now))
+    query = select(Impersonation).where(Impersonation.ended_at.is_(None), live)
+    if staff_id is not None:
+        query = query.where(Impersonation.staff_id == staff_id)
+    if tenant_id is not None:
+        query = query.where(Impersonation.tenant_id == tenant_id)
+    return list(db.session.scalars(query.order_by(Impersonation.id)))
+
+
+def end_all_in_transaction(
+    imps: list[Impersonation], reason: str, actor: Actor, *, ip: str | None, now: datetime
+) -> int:
+    """End each of `imps` (kill switch, staff disabled, tenant switched off); each end audited."""
+    return sum(end_in_transaction(imp, reason, actor, ip=ip, now=now) for imp in imps)
+
+
+def for_staff(staff_id: int, *, limit: int = 50) -> list[Impersonation]:
+    """The staff member's impersonations, newest first."""
+    return list(
+        db.session.scalars(
+            select(Impersonation)
+            .where(Impersonation.staff_id == staff_id)
+            .order_by(Impersonation.issued_at.desc(), Impersonation.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def for_user(user_id: int, *, limit: int = 10) -> list[Impersonation]:
+    """Impersonations of one customer user, newest first."""
+    return list(
+        db.session.scalars(
+            select(Impersonation)
+            .where(Impersonation.user_id == user_id)
+            .order_by(Impersonation.issued_at.desc(), Impersonation.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def belongs_to(impersonation_id: int, staff_id: int) -> bool:
+    """Is this impersonation the staff member's own?"""
+    imp = db.session.get(Impersonation, impersonation_id)
+    return imp is not None and imp.staff_id == staff_id
