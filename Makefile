@@ -29,7 +29,7 @@ system-deps:
 test: $(VENV)/.installed system-deps
 	$(PY) -m pytest
 
-# The long fuzz run (issue 19, not CI): 10⁶ Hypothesis inputs over both databases, then inputs per
+# The long fuzz run (not CI): 10⁶ Hypothesis inputs over both databases, then inputs per
 # target and throughput. `make test` runs the same tests with a bounded, repeatable number of inputs.
 fuzz: $(VENV)/.installed system-deps
 	IMPERSONATOR_FUZZ_PROFILE=long $(PY) -m pytest tests/fuzz -p no:cacheprovider

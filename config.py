@@ -95,7 +95,7 @@ class Config:
     IP_FAILURE_LIMIT = env_int("IP_FAILURE_LIMIT", 50)
     # LOCKOUT_THRESHOLD throttles one account from one address; the account itself locks (from
     # everywhere) only on this many failures within the window from this many distinct addresses,
-    # so knowing an email is not enough to lock its owner out (issue 11 item 10).
+    # so knowing an email is not enough to lock its owner out.
     ACCOUNT_LOCK_FAILURES = env_int("ACCOUNT_LOCK_FAILURES", 20)
     ACCOUNT_LOCK_ADDRESSES = env_int("ACCOUNT_LOCK_ADDRESSES", 3)
     # Who a staff member should tell when a lock was not them (an address or a URL), named in the

@@ -1,8 +1,8 @@
-"""The audit log at scale (issue 5, "Benchmarks"): the audit page and `flask audit verify` over a
+"""The audit log at scale: the audit page and `flask audit verify` over a
 million events, on SQLite and on PostgreSQL.
 
     .venv/bin/python -m bench.audit_bench                      # a quick try (100,000 events)
-    .venv/bin/python -m bench.audit_bench --events 1000000     # the figure of issue 5
+    .venv/bin/python -m bench.audit_bench --events 1000000     # the scale the audit page is built for
 
 For each database: a fresh file / a throwaway PostgreSQL server (tests/support/postgres.py), the whole
 schema with `flask_migrate.upgrade`, tenants, customers and 50 staff members, then audit events in

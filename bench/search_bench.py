@@ -1,7 +1,7 @@
 """User search at scale: seed N users on SQLite and PostgreSQL, build the search indexes, time queries.
 
     .venv/bin/python -m bench.search_bench                   # a quick try (20,000 users)
-    .venv/bin/python -m bench.search_bench --users 1000000   # the figure of issue 3
+    .venv/bin/python -m bench.search_bench --users 1000000   # the scale the search is built for
 
 For each database: a fresh file / a throwaway PostgreSQL server (tests/support/postgres.py), the
 whole schema with `flask_migrate.upgrade` but without the search objects (SEARCH_MIGRATIONS), N users

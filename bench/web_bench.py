@@ -1,4 +1,4 @@
-"""Web benchmarks (issue 3, "Benchmarks"): requests per second through gunicorn, measured with wrk,
+"""Web benchmarks: requests per second through gunicorn, measured with wrk,
 each printed as a ratio to a bare Flask endpoint served the same way in the same run (MEASURED.md).
 
     .venv/bin/python -m bench.web_bench [--seconds 10]

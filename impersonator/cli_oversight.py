@@ -117,7 +117,7 @@ def outbox_work(once: bool) -> None:
         finally:
             # Between passes the worker holds no transaction and no connection: on SQLite an open
             # transaction is the write lock (every transaction is BEGIN IMMEDIATE), and with it held
-            # every web request waits out the busy timeout and fails (issue 10).
+            # every web request waits out the busy timeout and fails.
             db.session.remove()
         if once:
             click.echo(f"delivered {done.delivered}, retrying {done.retried}, failed {done.failed}")

@@ -1,5 +1,5 @@
 """The admin's switches: the global kill switch, each tenant's switch, access policy and notice
-defaults (issue 5 §5)."""
+defaults."""
 
 from __future__ import annotations
 

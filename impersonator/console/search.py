@@ -1,4 +1,4 @@
-"""User search across all tenants: GET /search?q=…&page=N (issue 3, item 1)."""
+"""User search across all tenants: GET /search?q=…&page=N."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The customer's account page: name, email and password (issue 3, item 7).
+"""The customer's account page: name, email and password.
 
 Email and password belong to the account's owner alone: `@not_for_impersonators` refuses them to
 the ghost whatever its mode (DESIGN I7). The name may be changed in full mode; in read-only mode the

@@ -1,4 +1,4 @@
-"""The customer's Settings → Support access, and the access history with *Revoke now* (issue 4).
+"""The customer's Settings → Support access, and the access history with *Revoke now*.
 
 All of it belongs to the account's owner alone: `@not_for_impersonators` refuses every view and
 action to the ghost, whatever the mode (DESIGN I7); the consent service refuses the changes too.

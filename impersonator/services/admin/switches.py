@@ -1,4 +1,4 @@
-"""The admin's switches (DESIGN I5, issue 5 §5): the global kill switch and each tenant's
+"""The admin's switches (DESIGN I5): the global kill switch and each tenant's
 impersonation switch, access policy and notice defaults. Every change is audited with its old and
 new value; a change that changes nothing writes nothing; switching off ends the sessions it covers
 in the same transaction."""

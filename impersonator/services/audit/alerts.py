@@ -1,7 +1,7 @@
-"""Security alerts (issue 5 §7): a `security.alert` audit event, which the events service sends to
+"""Security alerts: a `security.alert` audit event, which the events service sends to
 Slack and to webhook subscribers in the same transaction. Raised on token replay, wrong-tenant
 redemption, TOTP and access-code lockouts, a staff member starting too many impersonations, and a
-burst of permission refusals from one staff member (issue 11)."""
+burst of permission refusals from one staff member."""
 
 from __future__ import annotations
 

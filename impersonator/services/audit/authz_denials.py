@@ -1,4 +1,4 @@
-"""Permission refusals on the console (issue 11): each is an `authz.denied` audit event (DESIGN I1),
+"""Permission refusals on the console: each is an `authz.denied` audit event (DESIGN I1),
 coalesced so that a crawler cannot flood the chain, and a burst from one staff member raises a
 security alert (alerts.check_authz_denial_burst).
 

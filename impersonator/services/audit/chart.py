@@ -1,4 +1,4 @@
-"""Impersonations per day by outcome, the last 30 days, as a bar chart drawn on the server (issue 5 §2).
+"""Impersonations per day by outcome, the last 30 days, as a bar chart drawn on the server.
 
 The service counts and lays the bars out in plain numbers; the template draws them as an inline
 <svg> (Jinja escapes every text in it), with no JavaScript. The count reads only the actions it

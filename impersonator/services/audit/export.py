@@ -1,4 +1,4 @@
-"""Export of the filtered audit log as CSV or JSON Lines (issue 5 §2, DESIGN I11).
+"""Export of the filtered audit log as CSV or JSON Lines (DESIGN I11).
 
 Rows stream in keyset batches of the same query the audit page runs, newest first, up to the event
 that records the export itself, and at most EXPORT_CAP of them. Each batch ends its transaction, so

@@ -1,4 +1,4 @@
-"""The audit log as the security team reads it: filters, and keyset pages on `seq` (issue 5 §2).
+"""The audit log as the security team reads it: filters, and keyset pages on `seq`.
 
 Every filter is an equality that has a composite index ending in `seq` (models/audit.py), so a page
 is one index range read backwards from the cursor: `col = ? AND seq < ? ORDER BY seq DESC LIMIT 51`.

@@ -1,4 +1,4 @@
-"""The customer's access history (DESIGN §9, issue 4): every session support had in my account,
+"""The customer's access history (DESIGN §9): every session support had in my account,
 newest first, with who, when, why, mode, how long, how it ended and what was done; and *Revoke now*.
 
 "What was done" comes from the ghost session's request log (ghost.py): pages viewed are successful

@@ -1,4 +1,4 @@
-"""The customer's consent to support access (DESIGN §9, I5; issue 4): opt in for a period, opt out,
+"""The customer's consent to support access (DESIGN §9, I5): opt in for a period, opt out,
 support access codes, and the access-notice email. What a support request needs is the policy
 service's answer (policy.py); this module only explains it to the customer and keeps the settings.
 

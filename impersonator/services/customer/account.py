@@ -1,4 +1,4 @@
-"""The customer's own account on the tenant app: name, email, password (issue 3, item 7).
+"""The customer's own account on the tenant app: name, email, password.
 
 Email and password belong to the account's owner alone: a ghost may never change them, whatever
 its mode (DESIGN I7). Views refuse it with `@not_for_impersonators`; this service refuses it too.

@@ -1,11 +1,11 @@
-"""Notifications to customers (DESIGN I7, issue 4): each one is a row, `sent` or `suppressed`.
+"""Notifications to customers (DESIGN I7): each one is a row, `sent` or `suppressed`.
 
 While a ghost session is open on the account, nothing reaches the customer: the row is kept as
 `suppressed` with the impersonation's id (the access history counts them as "held back"). Otherwise
 the row is `sent` and the email goes to the outbox in the same transaction (a rolled-back change
 sends nothing; a mail server that is down delays it, never loses it). The one exception is the
 access notice itself, which exists to tell the customer that support has just entered their
-account (issue 4: "every customer notification except the access notice itself is held back").
+account.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The tenant app's projects: a customer lists, creates and renames their own (issue 3, item 7).
+"""The tenant app's projects: a customer lists, creates and renames their own.
 
 A customer only ever reaches their own projects: any other id, another user's or another tenant's,
 is "not found". Creating and renaming notify the customer and record an analytics event; for a ghost

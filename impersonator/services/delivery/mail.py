@@ -1,4 +1,4 @@
-"""Email (issue 4): composed from templates when the change happens, queued in the outbox, sent by
+"""Email: composed from templates when the change happens, queued in the outbox, sent by
 the worker through SMTP (`MAIL_BACKEND=smtp`) or written to MAIL_DIR (`file`, for development).
 
 A message is rendered in full at enqueue time (subject, text and HTML), so a retry days later sends

@@ -1,4 +1,4 @@
-"""Impersonations as the security team sees them (issue 5 §3, §4): the live ghost sessions,
+"""Impersonations as the security team sees them: the live ghost sessions,
 *Terminate*, and one impersonation in full.
 
 A terminated session ends in the database at once; the ghost guard checks that on every tenant

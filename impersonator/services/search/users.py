@@ -1,4 +1,4 @@
-"""The console's user search: one box across all tenants (issue 3, item 1).
+"""The console's user search: one box across all tenants.
 
 A query matches, in this order of rank:
 

@@ -1,4 +1,4 @@
-"""Email to staff members (issue 11 item 10): composed when the change happens and queued in the
+"""Email to staff members: composed when the change happens and queued in the
 outbox in its transaction, like the customers' mail; never sent from a request."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One-time enrolment links for staff (issue 5 §5): an admin creates a staff member, or re-issues a
+"""One-time enrolment links for staff: an admin creates a staff member, or re-issues a
 link to one who lost their password, and hands the link over; the invitee sets a password with it
 and goes on to enrol an authenticator at the sign-in's TOTP step.
 

@@ -1,4 +1,4 @@
-"""Wrong staff passwords and TOTP codes, counted toward three limits (DESIGN I6, issue 11 item 10).
+"""Wrong staff passwords and TOTP codes, counted toward three limits (DESIGN I6).
 
 Sign-in's password and code steps and the step-up of an impersonation request count alike:
 
