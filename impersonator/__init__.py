@@ -81,8 +81,10 @@ def build_face(face: str, config: type[Config]) -> Flask:
 
 def register_extensions(app: Flask, face: str) -> None:
     db.init_app(app)
-    csrf.init_app(app)
-    (staff_login if face == "console" else customer_login).init_app(app)
+    if face == "console":
+        csrf.init_app(app)
+        staff_login.init_app(app)
+    # The tenant face starts its CSRF check and sign-in in register_tenant_pipeline, in their place.
 
 
 def register_blueprints(app: Flask, face: str) -> None:
@@ -104,6 +106,7 @@ def register_blueprints(app: Flask, face: str) -> None:
             webhooks_admin,
         )
 
+        # Every console request: the CSRF check (started with the extension), then who may see what.
         app.before_request(access.enforce_access)
         for module in (
             sign_in,
@@ -122,17 +125,34 @@ def register_blueprints(app: Flask, face: str) -> None:
         ):
             app.register_blueprint(module.bp)
     else:
-        from impersonator.tenant import access, account, ghost, home, impersonation, sign_in, support_access
+        from impersonator.tenant import account, home, impersonation, sign_in, support_access
 
-        # The tenant, then the ghost guard, run before anything else, the CSRF check included: an
-        # unknown host is a 404 whatever the method, every page (error pages too) knows its tenant,
-        # and every request of a ghost session is checked and logged, even one CSRF refuses.
-        app.before_request_funcs.setdefault(None, [])[:0] = [access.resolve_tenant, ghost.guard]
-        app.before_request(access.enforce_sign_in)
-        app.after_request(ghost.log_request)
-        app.after_request(ghost.allow_end_redirect)
+        register_tenant_pipeline(app)
         for module in (sign_in, home, account, support_access, impersonation):
             app.register_blueprint(module.bp)
+
+
+def register_tenant_pipeline(app: Flask) -> None:
+    """Every tenant request, top to bottom (Flask runs `before_request` functions in the order they
+    are registered, so this order is the order of the code below):
+
+    1. resolve the tenant: an unknown host is a 404 whatever the method, and every page, error
+       pages included, knows its tenant;
+    2. the ghost guard: every request of a ghost session is checked and logged, even one that
+       CSRF refuses next;
+    3. the CSRF check on every POST (Flask-WTF adds it when it starts);
+    4. sign-in: every page needs a signed-in customer unless marked `@public`.
+    After the view: the ghost request log, and the banner's End redirect allowed by the CSP.
+    """
+    from impersonator.tenant import access, ghost
+
+    app.before_request(access.resolve_tenant)
+    app.before_request(ghost.guard)
+    csrf.init_app(app)
+    customer_login.init_app(app)
+    app.before_request(access.enforce_sign_in)
+    app.after_request(ghost.log_request)
+    app.after_request(ghost.allow_end_redirect)
 
 
 def register_template_globals(app: Flask, face: str) -> None:
