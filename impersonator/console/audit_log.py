@@ -98,7 +98,7 @@ def _links() -> dict[str, str]:
     """Address prefixes for the table's links: building three addresses per row with url_for would
     cost more than the query that found the rows."""
     return {
-        "staff": url_for("log.index") + "?staff=",
+        "staff": url_for("audit_log.index") + "?staff=",
         "user": url_for("users.show", user_id=0).removesuffix("0"),
         "impersonation": url_for("impersonation_detail.show", impersonation_id=0).removesuffix("0"),
     }

@@ -55,4 +55,4 @@ def end(impersonation_id: int):
         now=clock.now(),
     ):
         flash("The impersonation is ended: its next request is refused.", "info")
-    return redirect(url_for("lifecycle.mine"), code=303)
+    return redirect(url_for("impersonations.mine"), code=303)

@@ -62,7 +62,7 @@ def invite(staff_id: int):
         issued = staff_invites.issue(member, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now())
     except DomainError as refused:
         flash(refused.message, "error")
-        return redirect(url_for("accounts.index"), code=303)
+        return redirect(url_for("staff_admin.index"), code=303)
     return (
         render_template("console/staff_invite.html", member=member, issued=issued, new=False),
         200,
@@ -85,12 +85,12 @@ def change_role(staff_id: int):
         )
     except DomainError as refused:
         flash(refused.message, "error")
-        return redirect(url_for("accounts.index"), code=303)
+        return redirect(url_for("staff_admin.index"), code=303)
     if changed:
         flash(f"{member.name} is now {ROLE_LABELS[member.role]} (was {ROLE_LABELS[old]}).", "info")
     else:
         flash(f"{member.name} already has that role.", "info")
-    return redirect(url_for("accounts.index"), code=303)
+    return redirect(url_for("staff_admin.index"), code=303)
 
 
 @bp.post("/<int:staff_id>/disable")
@@ -103,7 +103,7 @@ def disable(staff_id: int):
         flash(refused.message, "error")
     else:
         flash(f"{member.name} is disabled, signed out everywhere, and their impersonations ended.", "info")
-    return redirect(url_for("accounts.index"), code=303)
+    return redirect(url_for("staff_admin.index"), code=303)
 
 
 @bp.post("/<int:staff_id>/reset-totp")
@@ -116,7 +116,7 @@ def reset_totp(staff_id: int):
         " any impersonations they had open have ended.",
         "info",
     )
-    return redirect(url_for("accounts.index"), code=303)
+    return redirect(url_for("staff_admin.index"), code=303)
 
 
 def _page(form: StaffCreateForm, *, status: int = 200):

@@ -170,6 +170,6 @@ CSRF_CASES = {
     ("console", "outbox_admin.retry"): admin_post(
         lambda bed: f"/admin/outbox/{make_failed_message(bed.app, bed.clock.now())}/retry"
     ),
-    ("console", "invites.submit"): enrolment_submit,
-    ("console", "invites.open_link"): enrolment_open,
+    ("console", "staff_invites.submit"): enrolment_submit,
+    ("console", "staff_invites.open_link"): enrolment_open,
 }
