@@ -524,7 +524,7 @@ def report(figures: list[Figures], events: int, repeat: int, load: str) -> str:
         f"In-process (Flask test client, a signed-in security officer), {repeat} requests per scenario after "
         "20 warm-up ones, the clock at the newest event. Page: the whole GET /audit/ (chart of the last 30 "
         "days, filter choices, chain state, 50 events; each process keeps the chart for a minute, so about "
-        "one request a minute computes it afresh: its own row shows that cost); query: `log.page()` "
+        "one request a minute computes it afresh: its own row shows that cost); query: `audit.log.page()` "
         "alone. One staff member "
         f"does ~8% of the staff's work; page {PAGES_DEEP:,} is {PAGES_DEEP - 1:,} keyset pages deep. Events "
         f"arrive about one a minute, so {SMALL:,} events span a week and a million about two years. Growth "

@@ -38,7 +38,7 @@ def index():
 def _render(now: datetime, *, error: str | None = None, filters=None, page=None):
     choices = _choices(now, filters)
     return render_template(
-        "console/log.html",
+        "console/audit_log.html",
         args=request.args,
         error=error,
         filters=filters,
