@@ -5,13 +5,26 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app app
 export IMPERSONATOR_ENV ?= development
 
-.PHONY: run codes test fuzz lint format bench system-deps clean
+.PHONY: run codes test fuzz lint format bench system-deps clean lock
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Installs the hashed lock (every package, runtime and dev), then the project itself, editable and
+# without dependencies, so that its entry points (pyproject.toml) are registered. Depends on the locks,
+# not on the .in files: an edited .in changes nothing installed until `make lock` re-locks it.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# Regenerates the hashed locks from requirements.in and requirements-dev.in (not CI): after editing a
+# .in, run this and commit the .in and .txt files together. The dev lock is constrained to the runtime
+# lock, so it is made second. Versions already locked are kept unless a .in asks for another.
+PIP_COMPILE := $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+lock: $(VENV)/.installed
+	$(PIP_COMPILE) --output-file=requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file=requirements-dev.txt requirements-dev.in
 
 # Migrate, seed, then the web server and the outbox worker side by side (mail lands in
 # instance/mail/). tests/shipped/ starts the product with this same launcher.
