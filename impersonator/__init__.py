@@ -31,8 +31,10 @@ def create_app(config: type[Config] | None = None) -> Flask:
     configure_logging(config.LOG_LEVEL)
     console = build_face("console", config)
     tenant = build_face("tenant", config)
+    for face in (console, tenant):
+        face.extensions["impersonator.faces"] = {"console": console, "tenant": tenant}
     with console.app_context():
-        console_home = links.console_url("/")
+        console_home = links.console_url("home.index")
     dispatcher = HostDispatcher(
         config.CONSOLE_HOST,
         console=console.wsgi_app,

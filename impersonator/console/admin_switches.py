@@ -99,7 +99,7 @@ def _page(*, global_form: GlobalSwitchForm | None = None, failed_tenant=None, st
     if global_form is None:
         global_form = GlobalSwitchForm(formdata=None, enabled="off" if enabled else "on")
     page = render_template(
-        "console/admin_switches.html",
+        "console/admin/admin_switches.html",
         enabled=enabled,
         live=switches.live_sessions(now),
         global_form=global_form,

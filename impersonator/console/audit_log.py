@@ -38,7 +38,7 @@ def index():
 def _render(now: datetime, *, error: str | None = None, filters=None, page=None):
     choices = _choices(now, filters)
     return render_template(
-        "console/audit_log.html",
+        "console/audit/audit_log.html",
         args=request.args,
         error=error,
         filters=filters,
@@ -76,7 +76,7 @@ def _kept(
 
 def _draw_chart(now: datetime) -> Markup:
     chart = audit_chart.impersonations_per_day(now)
-    return Markup(render_template("console/_audit_chart.html", chart=chart))  # noqa: S704  (rendered, escaped)
+    return Markup(render_template("console/audit/_audit_chart.html", chart=chart))  # noqa: S704  (rendered, escaped)
 
 
 def _choices(now: datetime, filters: log.Filters | None) -> log.Choices:

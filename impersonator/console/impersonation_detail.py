@@ -21,5 +21,5 @@ def show(impersonation_id: int):
     except live_sessions.ImpersonationNotFound:
         abort(404)
     return render_template(
-        "console/impersonation_detail.html", detail=found, end_messages=END_MESSAGES, now=clock.now()
+        "console/audit/impersonation_detail.html", detail=found, end_messages=END_MESSAGES, now=clock.now()
     )

@@ -34,7 +34,7 @@ END_LABELS = {
 @requires(Permission.IMPERSONATE_READ_ONLY)
 def mine():
     return render_template(
-        "console/my_impersonations.html",
+        "console/impersonation/my_impersonations.html",
         rows=lifecycle.for_staff(current_user.id),
         now=clock.now(),
         form=ConfirmForm(),

@@ -56,4 +56,4 @@ def _page(*, invalid: tuple[int, TerminateForm] | None = None, status: int = 200
         forms[invalid[0]] = invalid[1]
     elif invalid is not None:
         flash("That impersonation is no longer live.", "info")
-    return render_template("console/live_sessions.html", sessions=sessions, forms=forms), status
+    return render_template("console/audit/live_sessions.html", sessions=sessions, forms=forms), status

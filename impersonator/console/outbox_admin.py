@@ -52,7 +52,7 @@ def masked_destination(message: OutboxMessage) -> str:
 @requires(Permission.ADMIN)
 def index():
     return render_template(
-        "console/outbox.html",
+        "console/admin/outbox.html",
         counts=outbox.counts(),
         failed=outbox.failed(),
         pending=outbox.pending(),

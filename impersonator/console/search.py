@@ -23,5 +23,5 @@ def index():
         )
     except InvalidInput as refused:
         # The refused query is not echoed back into the box: it may hold what we just refused.
-        return render_template("console/search.html", found=None, error=refused.message, **limits), 400
-    return render_template("console/search.html", found=found, error=None, **limits)
+        return render_template("console/search/search.html", found=None, error=refused.message, **limits), 400
+    return render_template("console/search/search.html", found=found, error=None, **limits)

@@ -41,7 +41,7 @@ def start_pending(staff_id: int, next_path: str | None = None) -> None:
 def form():
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
-    return render_template("console/sign_in.html", form=SignInForm(), next=_next_from_query())
+    return render_template("console/staff/sign_in.html", form=SignInForm(), next=_next_from_query())
 
 
 @bp.post("/sign-in")
@@ -49,11 +49,11 @@ def form():
 def submit():
     form = SignInForm()
     if not form.validate_on_submit():
-        return render_template("console/sign_in.html", form=form, next=_next_from_query()), 400
+        return render_template("console/staff/sign_in.html", form=form, next=_next_from_query()), 400
     try:
         staff = sign_in.check_password(form.email.data, form.password.data, ip=client_ip(), now=clock.now())
     except DomainError as refused:
-        return _refused("console/sign_in.html", refused, form=form, next=_next_from_query())
+        return _refused("console/staff/sign_in.html", refused, form=form, next=_next_from_query())
     start_pending(staff.id, _next_from_query())
     return redirect(url_for("sign_in.code" if staff.totp_enrolled else "sign_in.enrol"))
 
@@ -75,9 +75,9 @@ def code():
         except sign_in.SignInStepExpired as expired:
             return _start_again(expired)
         except DomainError as refused:
-            return _refused("console/totp.html", refused, form=form)
+            return _refused("console/staff/totp.html", refused, form=form)
         return _signed_in(token)
-    return render_template("console/totp.html", form=form), 400 if form.is_submitted() else 200
+    return render_template("console/staff/totp.html", form=form), 400 if form.is_submitted() else 200
 
 
 @bp.route("/sign-in/enrol", methods=["GET", "POST"])
@@ -97,7 +97,8 @@ def enrol():
     }
     form = TotpForm()
     if not form.validate_on_submit():
-        return render_template("console/enrol.html", form=form, **page), 400 if form.is_submitted() else 200
+        status = 400 if form.is_submitted() else 200
+        return render_template("console/staff/enrol.html", form=form, **page), status
     try:
         token = sign_in.confirm_enrolment(
             staff, _step(), form.code.data, ip=client_ip(), user_agent=user_agent(), now=clock.now()
@@ -105,7 +106,7 @@ def enrol():
     except sign_in.SignInStepExpired as expired:
         return _start_again(expired)
     except DomainError as refused:
-        return _refused("console/enrol.html", refused, form=form, **page)
+        return _refused("console/staff/enrol.html", refused, form=form, **page)
     return _signed_in(token)
 
 

@@ -48,7 +48,7 @@ def create():
         flash(refused.message, "error")
         return _page(form, status=refused.status)
     return (
-        render_template("console/staff_invite.html", member=member, issued=issued, new=True),
+        render_template("console/staff/staff_invite.html", member=member, issued=issued, new=True),
         200,
         LINK_HEADERS,
     )
@@ -64,7 +64,7 @@ def invite(staff_id: int):
         flash(refused.message, "error")
         return redirect(url_for("staff_admin.index"), code=303)
     return (
-        render_template("console/staff_invite.html", member=member, issued=issued, new=False),
+        render_template("console/staff/staff_invite.html", member=member, issued=issued, new=False),
         200,
         LINK_HEADERS,
     )
@@ -125,7 +125,7 @@ def _page(form: StaffCreateForm, *, status: int = 200):
         member.id: RoleForm(formdata=None, prefix=f"staff-{member.id}", role=member.role) for member in staff
     }
     page = render_template(
-        "console/staff_list.html",
+        "console/staff/staff_list.html",
         staff=staff,
         role_labels=ROLE_LABELS,
         form=form,

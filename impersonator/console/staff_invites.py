@@ -32,7 +32,7 @@ HEADERS = {"Cache-Control": "no-store"}
 @public
 def opener():
     """Where the link lands: its script posts the fragment's token; or the invitee pastes it."""
-    return render_template("console/enrol_open.html", form=EnrolOpenForm()), 200, HEADERS
+    return render_template("console/staff/enrol_open.html", form=EnrolOpenForm()), 200, HEADERS
 
 
 @bp.post("/open")
@@ -102,7 +102,7 @@ def _form_again(token: str | None, form: EnrolPasswordForm, *, status: int):
 def _page(token: str, invite, form: EnrolPasswordForm, *, status: int = 200):
     form.password.data = form.confirmation.data = ""
     page = render_template(
-        "console/enrol_password.html",
+        "console/staff/enrol_password.html",
         token=token,
         member=invites.invitee(invite),
         form=form,

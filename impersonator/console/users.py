@@ -44,7 +44,7 @@ def impersonate(user_id: int):
     except DomainError as refused:
         flash(refused.message, "error")
         return _user_page(user_id, form, status=refused.status, headers=refusal_headers(refused))
-    response = render_template("console/launch.html", launch=launch)
+    response = render_template("console/impersonation/launch.html", launch=launch)
     # The handoff page carries the token: no referrer, no cache, and it may post to that tenant only.
     return (
         response,
@@ -70,7 +70,7 @@ def _user_page(user_id: int, form: ImpersonateForm, *, status: int = 200, header
     form.access_code.data = ""
     return (
         render_template(
-            "console/user.html",
+            "console/impersonation/user.html",
             user=user,
             form=form,
             state=policy.access_state(user, now),

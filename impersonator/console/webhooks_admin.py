@@ -46,7 +46,9 @@ def create():
         else:
             flash(refused.message, "error")
         return _page(form, status=refused.status)
-    page = render_template("console/webhooks_secret.html", endpoint=created.endpoint, secret=created.secret)
+    page = render_template(
+        "console/admin/webhooks_secret.html", endpoint=created.endpoint, secret=created.secret
+    )
     return page, 200, {"Cache-Control": "no-store"}
 
 
@@ -105,6 +107,6 @@ def _change(endpoint_id: int, what: str):
 
 def _page(form: WebhookForm, *, status: int = 200):
     page = render_template(
-        "console/webhooks.html", rows=webhook_endpoints.listing(), form=form, events=WEBHOOK_EVENTS
+        "console/admin/webhooks.html", rows=webhook_endpoints.listing(), form=form, events=WEBHOOK_EVENTS
     )
     return page, status

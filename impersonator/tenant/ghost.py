@@ -18,14 +18,14 @@ from impersonator.models import Tenant
 from impersonator.services.impersonation import ghost as ghost_sessions
 from impersonator.services.impersonation.ghost import Ghost, ImpersonationEnded
 from impersonator.services.impersonation.redemption import Redeemed
-from impersonator.services.links import console_url
+from impersonator.services.links import console_origin
 from impersonator.services.validation import row_id
 from impersonator.web import client_ip, content_security_policy, database_available, error_page
 
 GHOST_KEY = "ghost"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Not changes to the customer's account: ending the ghost session, or redeeming a new token.
-ALWAYS_ALLOWED = frozenset({"ghost.end", "ghost.redeem"})
+ALWAYS_ALLOWED = frozenset({"impersonation.end", "impersonation.redeem"})
 
 
 def current_impersonation() -> Ghost | None:
@@ -83,12 +83,13 @@ def guard():
         ghost, user = ghost_sessions.check(found, tenant=g.tenant, now=now)
     except ImpersonationEnded as ended:
         session.clear()
-        if request.endpoint == "ghost.redeem":
+        if request.endpoint == "impersonation.redeem":
             return None  # a new handoff carries its own credential: a stale ghost cookie must not block it
         ghost_sessions.record_request(
             impersonation_id, method=request.method, path=request.path, status=ended.status, now=now
         )
-        return render_template("tenant/impersonation_ended.html", message=ended.message), ended.status
+        page = render_template("tenant/impersonation/impersonation_ended.html", message=ended.message)
+        return page, ended.status
     g.impersonation, g.ghost_user = ghost, user
     if ghost.read_only and request.method not in SAFE_METHODS and request.endpoint not in ALWAYS_ALLOWED:
         return error_page(
@@ -104,7 +105,7 @@ def allow_end_redirect(response):
     """On ghost pages: the banner's *End* is answered by a redirect to the console, and Chromium
     applies the page's `form-action` to that redirect too, so the console's origin must be allowed."""
     if current_impersonation() is not None:
-        response.headers["Content-Security-Policy"] = content_security_policy(console_url(""))
+        response.headers["Content-Security-Policy"] = content_security_policy(console_origin())
     return response
 
 

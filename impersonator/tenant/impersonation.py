@@ -13,7 +13,7 @@ from impersonator.services.links import console_url
 from impersonator.tenant.ghost import current_impersonation, start_ghost_session
 from impersonator.web import client_ip, error_page, public, user_agent
 
-bp = Blueprint("ghost", __name__, url_prefix="/impersonation")
+bp = Blueprint("impersonation", __name__, url_prefix="/impersonation")
 
 
 # A token belongs in a form's body. One that arrives in the address (a GET, or a POST with a query
@@ -83,4 +83,4 @@ def end():
         ghost.impersonation_id, reason="staff_ended", actor=ghost.actor, ip=client_ip(), now=clock.now()
     )
     session.clear()
-    return redirect(console_url(f"/users/{ghost.user_id}"), code=303)
+    return redirect(console_url("users.show", user_id=ghost.user_id), code=303)

@@ -15,12 +15,11 @@ from impersonator import clock
 from impersonator.models import User
 from impersonator.services.consent import access_history, support_access
 from impersonator.services.errors import DomainError
-from impersonator.services.links import SUPPORT_ACCESS_PATH
 from impersonator.tenant.forms import AccessNoticeForm, OptInForm
 from impersonator.tenant.ghost import current_impersonation, not_for_impersonators
 from impersonator.web import client_ip, error_page, refusal_headers
 
-bp = Blueprint("support_access", __name__, url_prefix=SUPPORT_ACCESS_PATH)
+bp = Blueprint("support_access", __name__, url_prefix="/settings/support-access")
 
 
 def _customer() -> User:
@@ -119,7 +118,9 @@ def notifications():
 def history():
     now = clock.now()
     return render_template(
-        "tenant/access_history.html", entries=access_history.for_user(_customer(), now), now=now
+        "tenant/support_access/access_history.html",
+        entries=access_history.for_user(_customer(), now),
+        now=now,
     )
 
 
@@ -154,7 +155,7 @@ def _page(
     if notice_form is None:
         notice_form = AccessNoticeForm(formdata=None, notify_on_access=summary.access_notice)
     page = render_template(
-        "tenant/support_access.html",
+        "tenant/support_access/support_access.html",
         summary=summary,
         generated=generated,
         opt_in_form=opt_in_form,

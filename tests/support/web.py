@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pyotp
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 CONSOLE = "http://console.localhost"
 ACME = "http://acme.localhost"
 GLOBEX = "http://globex.localhost"
 
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+_FLASH = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
 
 
 def csrf_token(html: str) -> str:
@@ -19,6 +22,17 @@ def csrf_token(html: str) -> str:
     match = _CSRF.search(html)
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+def flashes_with_category(page: TestResponse | str) -> list[tuple[str, str]]:
+    """Each flash message on the page (a response or its HTML) with its category: ("info", text)."""
+    markup = page if isinstance(page, str) else page.text
+    return [(category, unescape(text.strip())) for category, text in _FLASH.findall(markup)]
+
+
+def flashes(page: TestResponse | str) -> list[str]:
+    """The flash messages on the page (a response or its HTML), as a person reads them."""
+    return [text for _, text in flashes_with_category(page)]
 
 
 def post_form(client: FlaskClient, base_url: str, page: str, action: str, data: dict, **kwargs):

@@ -132,7 +132,7 @@ def customer_rename_project(bed: Bed) -> Case:
 
 
 # The one POST without a CSRF token: the one-time token it carries is the credential (DESIGN I11).
-CSRF_EXEMPT = {("tenant", "ghost.redeem")}
+CSRF_EXEMPT = {("tenant", "impersonation.redeem")}
 
 CASES: dict[tuple[str, str], Callable[[Bed], Case]] = {
     ("console", "sign_in.submit"): console_sign_in,
@@ -143,7 +143,7 @@ CASES: dict[tuple[str, str], Callable[[Bed], Case]] = {
     ("console", "staff_admin.reset_totp"): staff_action("reset-totp"),
     ("console", "users.impersonate"): console_impersonate,
     ("console", "impersonations.end"): console_end_impersonation,
-    ("tenant", "ghost.end"): ghost_end,
+    ("tenant", "impersonation.end"): ghost_end,
     ("tenant", "customer_sign_in.submit"): customer_sign_in,
     ("tenant", "customer_sign_in.sign_out"): customer_sign_out,
     ("tenant", "tenant_home.create_project"): customer_action("/projects", {"name": "Launch plan"}),

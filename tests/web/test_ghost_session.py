@@ -122,7 +122,9 @@ def test_i7_read_only_refuses_every_tenant_post_but_end_and_redeem(app, ghost, t
         before = db.session.get(User, alice)
         account = (before.name, before.email, before.password_hash)
     guarded = {
-        e: path for e, path in post_rules(tenant_app).items() if e not in {"ghost.end", "ghost.redeem"}
+        e: path
+        for e, path in post_rules(tenant_app).items()
+        if e not in {"impersonation.end", "impersonation.redeem"}
     }
     assert guarded, "the tenant app has POST rules to guard"
 

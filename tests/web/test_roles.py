@@ -16,7 +16,7 @@ from impersonator.extensions import db
 from impersonator.models import ROLES, User
 from impersonator.services.staff.roles import Permission
 from tests.support.records import audit_actions, staff_row, staff_sessions
-from tests.support.web import CONSOLE, csrf_token, sign_in
+from tests.support.web import CONSOLE, csrf_token, flashes, sign_in
 from tests.web.cases import admin, audit
 
 # The console pages anyone may open: the way in and the way out. Adding one is a decision.
@@ -39,13 +39,12 @@ PUBLIC_TENANT_ENDPOINTS = {
     "customer_sign_in.submit",
     "customer_sign_in.sign_out",
     # The handoff arrives before anyone is signed in on the tenant domain; End checks the ghost itself.
-    "ghost.redeem",
-    "ghost.end",
+    "impersonation.redeem",
+    "impersonation.end",
     # A GET of the redemption address: refused (405) to everyone, cancelling a token it carries.
-    "ghost.redeem_refused",
+    "impersonation.redeem_refused",
 }
 _NAV = re.compile(r"<nav[^>]*>(.*?)</nav>", re.S)
-_FLASH = re.compile(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', re.S)
 
 
 # Built at collection time (the factory does no I/O) so that every rule is a test of its own.
@@ -61,10 +60,6 @@ def concrete(rule_path: str) -> str:
 def nav_links(html: str) -> str:
     match = _NAV.search(html)
     return match.group(1) if match else ""
-
-
-def flashes(response) -> list[str]:
-    return [message.strip() for message in _FLASH.findall(response.text)]
 
 
 def page_token(client, path: str = "/") -> str:

@@ -18,6 +18,7 @@ from sqlalchemy import case, func, select
 
 from impersonator.extensions import db
 from impersonator.models import GhostRequest, Impersonation, Notification, Staff, User
+from impersonator.services import links
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import lifecycle
@@ -26,7 +27,6 @@ HISTORY_LIMIT = 50  # sessions on the page
 TRAIL_LIMIT = 200  # requests shown per session (the counts cover all of them)
 SAFE_METHODS = ("GET", "HEAD")
 MAX_ID = 2**31 - 1  # impersonation.id is a 32-bit integer on PostgreSQL
-END_PATH = "/impersonation/end"  # the banner's End: closes the session, changes nothing
 STATIC_PREFIX = "/static/"
 
 # How a session ended, in the customer's words.
@@ -66,7 +66,7 @@ class Step:
         """viewed | changed | refused | ended."""
         if self.status >= 400:
             return "refused"
-        if self.path == END_PATH:
+        if self.path == _end_path():
             return "ended"
         return "viewed" if self.method in SAFE_METHODS else "changed"
 
@@ -175,7 +175,7 @@ def _request_counts(ids: list[int]) -> dict[int, dict[str, int]]:
     safe = GhostRequest.method.in_(SAFE_METHODS)
     kind = case(
         (refused, "refused"),
-        (GhostRequest.path == END_PATH, "ended"),
+        (GhostRequest.path == _end_path(), "ended"),
         (safe, "viewed"),
         else_="changed",
     )
@@ -246,3 +246,8 @@ def revoke(user: User, impersonation_id: int, *, ip: str | None, now: datetime) 
     if imp.state(now) != "active":
         return False
     return lifecycle.end(imp.id, reason="user_revoked", actor=Actor.customer(user), ip=ip, now=now)
+
+
+def _end_path() -> str:
+    """The banner's End: closes the session, changes nothing."""
+    return links.tenant_path("impersonation.end")

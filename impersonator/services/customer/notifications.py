@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import Impersonation, Notification, User
+from impersonator.services import links
 from impersonator.services.delivery import mail
-from impersonator.services.links import ACCESS_HISTORY_PATH, SUPPORT_ACCESS_PATH, tenant_origin
 
 SUBJECT_MAX = 200  # Notification.subject
 
@@ -106,14 +106,14 @@ def _notify(
     return notification
 
 
-def _tenant_url(user: User, path: str) -> str:
+def _tenant_url(user: User, endpoint: str) -> str:
     domain = user.tenant.primary_domain
-    return f"{tenant_origin(domain)}{path}" if domain else path
+    return links.tenant_url(domain, endpoint) if domain else links.tenant_path(endpoint)
 
 
 def _history_url(user: User) -> str:
-    return _tenant_url(user, ACCESS_HISTORY_PATH)
+    return _tenant_url(user, "support_access.history")
 
 
 def _settings_url(user: User) -> str:
-    return _tenant_url(user, SUPPORT_ACCESS_PATH)
+    return _tenant_url(user, "support_access.show")

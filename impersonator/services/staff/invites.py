@@ -98,7 +98,7 @@ def token_hash(token: str) -> str:
 def enrolment_url(token: str) -> str:
     """The absolute address of the enrolment page on the console host (never from the request),
     the token in its fragment: browsers never send a fragment, so no server or proxy logs it."""
-    return console_url(f"/enrol#{token}")
+    return f"{console_url('staff_invites.opener')}#{token}"
 
 
 def issue_in_transaction(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) -> Issued:
