@@ -2,7 +2,7 @@
 
 The service counts and lays the bars out in plain numbers; the template draws them as an inline
 <svg> (Jinja escapes every text in it), with no JavaScript. The count reads only the actions it
-needs through the (action, seq) index, from a `seq` window found on the `at` index (audit_log.py),
+needs through the (action, seq) index, from a `seq` window found on the `at` index (seq_bounds.py),
 and groups them by day in the database. Thirty days of a busy log are still thousands of events, so
 the audit page keeps the drawing a minute (console/audit_log.py): its events are always live, the
 overview above them at most a minute old.
@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from impersonator.extensions import db
 from impersonator.models import AuditEvent
-from impersonator.services.audit.log import TIME_SLACK
+from impersonator.services.audit import seq_bounds
 
 DAYS = 30
 # (action, key, legend), stacked bottom to top in this order.
@@ -92,14 +92,7 @@ def impersonations_per_day(now: datetime, *, days: int = DAYS) -> Chart:
         .where(AuditEvent.action.in_([action for action, _, _ in SERIES]), AuditEvent.at >= start)
         .group_by(AuditEvent.action, day)
     )
-    before_window = db.session.scalar(
-        select(AuditEvent.seq)
-        .where(AuditEvent.at < start - TIME_SLACK)
-        .order_by(AuditEvent.at.desc())
-        .limit(1)
-    )
-    if before_window is not None:
-        query = query.where(AuditEvent.seq > before_window)
+    query = query.where(*seq_bounds.since(start))
     tally = {(action, _as_date(value)): count for action, value, count in db.session.execute(query)}
     day_list = [first + timedelta(days=n) for n in range(days)]
     counts = {key: [tally.get((action, day), 0) for day in day_list] for action, key, _ in SERIES}

@@ -4,13 +4,7 @@ Every filter is an equality that has a composite index ending in `seq` (models/a
 is one index range read backwards from the cursor: `col = ? AND seq < ? ORDER BY seq DESC LIMIT 51`.
 No OFFSET, no count: page 1,000 costs what page 1 costs.
 
-A time range becomes a `seq` window first. `seq` and `at` grow together: `at` is the caller's clock,
-read before the chain head is locked, so two events can disagree in order only by as long as a
-transaction waits for that lock, plus whatever the app servers' clocks disagree by. Allowing
-TIME_SLACK for that, the last event more than TIME_SLACK before the range start and the first one
-more than TIME_SLACK after its end (two probes of the `at` index) bound the range in `seq`; the exact
-`at` conditions then only trim the window's edges. (Should clocks ever disagree by more, an event
-near the edge of a range could be left out of it; it is never shown outside its range.)
+A time range becomes a `seq` window first (seq_bounds.py), so it too is one index range.
 """
 
 from __future__ import annotations
@@ -26,11 +20,11 @@ from sqlalchemy import ColumnElement, Row, select, text
 
 from impersonator.extensions import db
 from impersonator.models import AuditEvent, Staff, Tenant, User
+from impersonator.services.audit import seq_bounds
 from impersonator.services.errors import InvalidInput
 
 PER_PAGE = 50
 OUTCOMES = ("success", "failure", "denied")
-TIME_SLACK = timedelta(hours=1)
 MAX_SEQ = 2**63 - 1
 _ID = re.compile(r"[0-9]{1,18}")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -281,23 +275,10 @@ def conditions(filters: Filters) -> list[ColumnElement[bool]] | None:
         where.append(AuditEvent.outcome == filters.outcome)
     if filters.since is not None:
         start = _midnight(filters.since)
-        where.append(AuditEvent.at >= start)
-        before_window = db.session.scalar(
-            select(AuditEvent.seq)
-            .where(AuditEvent.at < start - TIME_SLACK)
-            .order_by(AuditEvent.at.desc())
-            .limit(1)
-        )
-        if before_window is not None:
-            where.append(AuditEvent.seq > before_window)
+        where += [AuditEvent.at >= start, *seq_bounds.since(start)]
     if filters.until is not None:
         end = _midnight(filters.until + timedelta(days=1))
-        where.append(AuditEvent.at < end)
-        after_window = db.session.scalar(
-            select(AuditEvent.seq).where(AuditEvent.at >= end + TIME_SLACK).order_by(AuditEvent.at).limit(1)
-        )
-        if after_window is not None:
-            where.append(AuditEvent.seq < after_window)
+        where += [AuditEvent.at < end, *seq_bounds.before(end)]
     return where
 
 

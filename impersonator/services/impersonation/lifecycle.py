@@ -13,13 +13,12 @@ from sqlalchemy import select, update
 
 from impersonator.extensions import db
 from impersonator.models import MODES, Impersonation, Staff, User
-from impersonator.services import audit, secret_box, throttle
+from impersonator.services import audit, links, secret_box, throttle
 from impersonator.services.audit import Actor, alerts
 from impersonator.services.consent import access_codes
 from impersonator.services.customer import notifications
 from impersonator.services.errors import DomainError, InvalidInput, Locked
 from impersonator.services.impersonation import policy, tokens
-from impersonator.services.links import tenant_origin
 from impersonator.services.staff import lockout, sign_in, totp
 from impersonator.services.validation import clean_text
 
@@ -82,6 +81,40 @@ def request(staff: Staff, ask: Request, *, ip: str | None, user_agent: str | Non
 def _issue(
     staff: Staff, user: User, ask: Request, *, ip: str | None, user_agent: str | None, now: datetime
 ) -> Launch:
+    """The checks in their order, then the impersonation row and its one-time token, committed."""
+    justification, ticket = _well_formed(ask)
+    needs_code = _check_allowed(staff, user, ask, now=now)
+    _step_up(staff, user, ask, needs_code=needs_code, ip=ip, now=now)
+    audience = user.tenant.primary_domain
+    imp = _record_request(
+        staff,
+        user,
+        ask,
+        justification=justification,
+        ticket=ticket,
+        needs_code=needs_code,
+        audience=audience,
+        ip=ip,
+        user_agent=user_agent,
+        now=now,
+    )
+    token = tokens.issue(tokens.Claims(imp.id, imp.token_jti, audience))
+    db.session.commit()
+    return Launch(
+        imp.id,
+        token,
+        links.tenant_url(audience, "impersonation.redeem"),
+        links.tenant_origin(audience),
+        user.name,
+        user.tenant.name,
+        imp.mode,
+        imp.duration_minutes,
+    )
+
+
+def _well_formed(ask: Request) -> tuple[str, str | None]:
+    """The cleaned justification (I6: long enough once trimmed) and ticket, the mode and duration
+    checked; first, so a mistyped form never uses up a TOTP step or the customer's code."""
     config = current_app.config
     justification = clean_text(
         ask.justification, "Justification", max_length=config["JUSTIFICATION_MAX_CHARS"], allow_newlines=True
@@ -96,13 +129,25 @@ def _issue(
         raise InvalidInput("bad_mode", "Choose read-only or full mode.")
     if ask.duration_minutes not in DURATIONS or ask.duration_minutes > config["SESSION_MAX_MINUTES"]:
         raise InvalidInput("bad_duration", "Choose a duration of 15, 30 or 60 minutes.")
+    return justification, ticket
+
+
+def _check_allowed(staff: Staff, user: User, ask: Request, *, now: datetime) -> bool:
+    """Who may impersonate whom (I5, I6); returns whether the customer's access code is needed.
+    Before the step-up, so a request that cannot be allowed spends no code."""
     policy.check_staff(staff, ask.mode)
     policy.check_target(user, now)
     needs_code = policy.code_required(user, now)
     if needs_code and not (ask.access_code or "").strip():
         raise policy.deny("code_needed" if user.tenant.access_policy == "code_always" else "consent_needed")
+    return needs_code
 
-    # Step-up: a fresh TOTP code, each step once (I6); then the customer's code, once.
+
+def _step_up(
+    staff: Staff, user: User, ask: Request, *, needs_code: bool, ip: str | None, now: datetime
+) -> None:
+    """A fresh TOTP code, each step once (I6); then the customer's code, once. Each lock is checked
+    before its code, so a locked account or code gets no more guesses."""
     locked = lockout.account_lock(staff.email, ip=ip, now=now)
     if locked:
         raise locked
@@ -113,7 +158,22 @@ def _issue(
             raise Locked("access_code_locked", code_lock)
         access_codes.consume(user, ask.access_code, now=now)
 
-    audience = user.tenant.primary_domain
+
+def _record_request(
+    staff: Staff,
+    user: User,
+    ask: Request,
+    *,
+    justification: str,
+    ticket: str | None,
+    needs_code: bool,
+    audience: str,
+    ip: str | None,
+    user_agent: str | None,
+    now: datetime,
+) -> Impersonation:
+    """The impersonation row and its `impersonation.requested` event, in the caller's transaction
+    (I1); flushed, since the token is signed over the row's id."""
     imp = Impersonation(
         staff_id=staff.id,
         user_id=user.id,
@@ -126,7 +186,7 @@ def _issue(
         token_jti=secrets.token_urlsafe(24),
         audience=audience,
         issued_at=now,
-        token_expires_at=now + timedelta(seconds=config["TOKEN_TTL_SECONDS"]),
+        token_expires_at=now + timedelta(seconds=current_app.config["TOKEN_TTL_SECONDS"]),
         issue_ip=ip,
         issue_user_agent=(user_agent or "")[:300] or None,
     )
@@ -148,19 +208,7 @@ def _issue(
             "reason": justification,
         },
     )
-    token = tokens.issue(tokens.Claims(imp.id, imp.token_jti, audience))
-    db.session.commit()
-    origin = tenant_origin(audience)
-    return Launch(
-        imp.id,
-        token,
-        f"{origin}/impersonation/redeem",
-        origin,
-        user.name,
-        user.tenant.name,
-        imp.mode,
-        imp.duration_minutes,
-    )
+    return imp
 
 
 def _record_denial(

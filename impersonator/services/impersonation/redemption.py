@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from flask import current_app
 from sqlalchemy import bindparam, select, update
@@ -74,26 +75,62 @@ def redeem(
     token: str | None, *, tenant: Tenant, hostname: str, ip: str | None, user_agent: str | None, now: datetime
 ) -> Redeemed:
     """Turn a token into an active impersonation, once ever (I2), on its tenant only (I3)."""
+    claims = _verified_claims(token, tenant=tenant, ip=ip, now=now)
+    imp, switch_on, started_before = _impersonation_named_by(claims, tenant=tenant, ip=ip, now=now)
+    _check_audience(imp, claims, tenant=tenant, hostname=hostname, ip=ip, now=now)
+    expires_at, ghost_secret = _claim_once(imp, claims, tenant=tenant, ip=ip, user_agent=user_agent, now=now)
+    _recheck_standing(imp, switch_on=switch_on, ip=ip, now=now)
+    return _start_session(imp, expires_at, ghost_secret, started_before=started_before, ip=ip, now=now)
+
+
+def _verified_claims(token: str | None, *, tenant: Tenant, ip: str | None, now: datetime) -> tokens.Claims:
+    """The token's claims, read only after its signature and time window hold (I3): first, because
+    nothing in a token is looked at before it is known to be ours."""
     try:
-        claims = tokens.read(token, now=now)
+        return tokens.read(token, now=now)
     except (tokens.TokenExpired, tokens.TokenNotYetValid) as refused:
         _redeem_failed(refused.claims.impersonation_id, tenant, refused.reason, ip, now)
         raise
     except tokens.TokenInvalid:
         _redeem_failed(None, tenant, "forged", ip, now)
         raise
+
+
+def _impersonation_named_by(
+    claims: tokens.Claims, *, tenant: Tenant, ip: str | None, now: datetime
+) -> tuple[Impersonation, bool, int]:
+    """The impersonation the claims name, with the global switch and the staff member's recent
+    starts (see _load); a good signature over another token's id is refused as a forgery."""
     imp, switch_on, started_before = _load(claims.impersonation_id, now)
     if imp is None or not secrets.compare_digest(imp.token_jti, claims.jti):
         _redeem_failed(None, tenant, "forged", ip, now)
         raise tokens.TokenInvalid()
-    # Accepted on any domain of the target's tenant (its audience, I3), and nowhere else. `hostname`
-    # is a domain of `tenant` already (the host was resolved through the registry).
+    return imp, switch_on, started_before
+
+
+def _check_audience(
+    imp: Impersonation, claims: tokens.Claims, *, tenant: Tenant, hostname: str, ip: str | None, now: datetime
+) -> None:
+    """Accept the token on a domain of its target's tenant only (I3); checked before the claim, so a
+    token seen on another tenant is burned instead of redeemed."""
+    # `hostname` is a domain of `tenant` already (the host was resolved through the registry).
     audience_ok = claims.audience == hostname or claims.audience in {d.domain for d in tenant.domains}
     if imp.tenant_id != tenant.id or not audience_ok:
         _burn_wrong_tenant(imp, tenant, hostname, ip, now)
         raise WrongTenant()
 
-    # The one redemption (I2): a single conditional UPDATE decides, whatever runs in parallel.
+
+def _claim_once(
+    imp: Impersonation,
+    claims: tokens.Claims,
+    *,
+    tenant: Tenant,
+    ip: str | None,
+    user_agent: str | None,
+    now: datetime,
+) -> tuple[datetime, str]:
+    """The one redemption (I2): a single conditional UPDATE decides, whatever runs in parallel, and
+    only its winner goes on; returns the session's end and the ghost cookie's secret."""
     session_minutes = min(imp.duration_minutes, current_app.config["SESSION_MAX_MINUTES"])
     expires_at = now + timedelta(minutes=session_minutes)
     ghost_secret = ghost.new_secret()
@@ -109,15 +146,29 @@ def redeem(
         },
     )
     if claimed.rowcount != 1:
-        db.session.refresh(imp)
-        reason = _why_not_redeemable(imp)
-        _redeem_failed(imp.id, tenant, reason, ip, now)
-        raise {
-            "expired": tokens.TokenExpired(claims),
-            "ended_before_redemption": TokenEndedEarly(),
-            "cancelled": TokenCancelled(),
-        }.get(reason, TokenUsed())
-    try:  # the world may have changed since the token was issued
+        _refuse_unclaimed(imp, claims, tenant=tenant, ip=ip, now=now)
+    return expires_at, ghost_secret
+
+
+def _refuse_unclaimed(
+    imp: Impersonation, claims: tokens.Claims, *, tenant: Tenant, ip: str | None, now: datetime
+) -> NoReturn:
+    """Audit why the UPDATE found nothing to claim (a replay, expiry, an end before use) and raise
+    the refusal that says so."""
+    db.session.refresh(imp)
+    reason = _why_not_redeemable(imp)
+    _redeem_failed(imp.id, tenant, reason, ip, now)
+    raise {
+        "expired": tokens.TokenExpired(claims),
+        "ended_before_redemption": TokenEndedEarly(),
+        "cancelled": TokenCancelled(),
+    }.get(reason, TokenUsed())
+
+
+def _recheck_standing(imp: Impersonation, *, switch_on: bool, ip: str | None, now: datetime) -> None:
+    """The staff member and the target are checked again (I5, I6): the world may have changed since
+    issue. After the claim, so a refused token is used up and its impersonation ended, audited."""
+    try:
         policy.check_staff(imp.staff, imp.mode)
         policy.check_target(imp.user, now, switch_on=switch_on)
     except policy.PolicyDenied as denied:
@@ -140,6 +191,19 @@ def redeem(
         )
         db.session.commit()
         raise
+
+
+def _start_session(
+    imp: Impersonation,
+    expires_at: datetime,
+    ghost_secret: str,
+    *,
+    started_before: int,
+    ip: str | None,
+    now: datetime,
+) -> Redeemed:
+    """Audit the start, check the staff member's pace, tell the customer, then commit: the claim,
+    its audit event and its outbox messages become visible together (I1, I10)."""
     audit.about_user(
         "impersonation.started",
         user_id=imp.user_id,

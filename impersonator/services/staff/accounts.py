@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select
 
@@ -27,6 +28,13 @@ class StaffNotFound(InvalidInput):
 
     def __init__(self, email: str) -> None:
         super().__init__("staff_not_found", f"No staff member with the email {email}.")
+
+
+class Ended(NamedTuple):
+    """How many console sessions and impersonations an offboarding step ended (audited as counts)."""
+
+    sessions: int
+    impersonations: int
 
 
 def new_initial_password() -> str:
@@ -131,6 +139,28 @@ def change_role(staff: Staff, role: str, *, actor: Actor, ip: str | None, now: d
     return True
 
 
+def end_sessions_and_impersonations(
+    staff: Staff,
+    reason: str,
+    *,
+    actor: Actor,
+    ip: str | None,
+    now: datetime,
+    include_unredeemed: bool = False,
+) -> Ended:
+    """End every console session and every open impersonation of `staff`, each with `reason`, in the
+    caller's transaction (I4: the next request of either is refused); returns the counts."""
+    sessions_ended = sessions.end_all_for(staff.id, reason=reason, now=now)
+    impersonations_ended = lifecycle.end_all_in_transaction(
+        lifecycle.open_ones(now, staff_id=staff.id, include_unredeemed=include_unredeemed),
+        reason,
+        actor,
+        ip=ip,
+        now=now,
+    )
+    return Ended(sessions_ended, impersonations_ended)
+
+
 def disable_staff(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) -> None:
     """Disable the account and end all its console sessions and impersonations at once (DESIGN I4)."""
     if actor.type == "staff" and actor.id == staff.id:
@@ -138,14 +168,7 @@ def disable_staff(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) 
     if not staff.active:
         return
     staff.active, staff.disabled_at = False, now
-    ended = sessions.end_all_for(staff.id, reason="staff_disabled", now=now)
-    ended_impersonations = lifecycle.end_all_in_transaction(
-        lifecycle.open_ones(now, staff_id=staff.id),
-        "staff_disabled",
-        actor,
-        ip=ip,
-        now=now,
-    )
+    ended = end_sessions_and_impersonations(staff, "staff_disabled", actor=actor, ip=ip, now=now)
     audit.about_staff(
         "staff.disabled",
         staff_id=staff.id,
@@ -154,8 +177,8 @@ def disable_staff(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) 
         ip=ip,
         details={
             "email": staff.email,
-            "sessions_ended": ended,
-            "impersonations_ended": ended_impersonations,
+            "sessions_ended": ended.sessions,
+            "impersonations_ended": ended.impersonations,
             "active": {"old": True, "new": False},
         },
     )
@@ -168,15 +191,10 @@ def reset_totp(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) -> 
     was_enrolled = staff.totp_enrolled
     staff.totp_secret_encrypted = None
     staff.totp_enrolled_at = None
-    ended = sessions.end_all_for(staff.id, reason="totp_reset", now=now)
     # Unredeemed tokens too: redemption re-checks the member's standing, and a reset leaves that
     # standing intact, so a token issued with a lost authenticator would otherwise still redeem.
-    ended_impersonations = lifecycle.end_all_in_transaction(
-        lifecycle.open_ones(now, staff_id=staff.id, include_unredeemed=True),
-        "totp_reset",
-        actor,
-        ip=ip,
-        now=now,
+    ended = end_sessions_and_impersonations(
+        staff, "totp_reset", actor=actor, ip=ip, now=now, include_unredeemed=True
     )
     audit.about_staff(
         "staff.totp_reset",
@@ -186,8 +204,8 @@ def reset_totp(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) -> 
         ip=ip,
         details={
             "email": staff.email,
-            "sessions_ended": ended,
-            "impersonations_ended": ended_impersonations,
+            "sessions_ended": ended.sessions,
+            "impersonations_ended": ended.impersonations,
             "totp_enrolled": {"old": was_enrolled, "new": False},
         },
     )
