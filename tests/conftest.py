@@ -1,7 +1,8 @@
 """The test bed: the app on SQLite and on a throwaway PostgreSQL, a movable clock, factories.
 
-Every test that takes `app` runs twice, once per database (ids `[sqlite]` and `[postgresql]`); the
-schema comes from the Alembic migrations, exactly as `flask db upgrade` builds it.
+Every test that takes `app` runs twice, once per database (ids `[sqlite]` and `[postgresql]`), except
+one marked `@postgresql_only`; the schema comes from the Alembic migrations, exactly as `flask db
+upgrade` builds it.
 """
 
 from __future__ import annotations
@@ -61,6 +62,25 @@ def migrate_to_head(url: str) -> None:
         db.engine.dispose()
 
 
+def flask_db(app, *args: str) -> None:
+    """Run `flask db <args>` (Flask-Migrate's commands) against the app's database; it must succeed."""
+    result = app.test_cli_runner().invoke(args=["db", *args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_app(request, tmp_path):
+    """An app on a brand-new, empty database of its own (no migration run yet), for the tests of the
+    migrations themselves: they run `flask_db(fresh_app, "upgrade", ...)` as far as they need."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_server").create_database("fresh_migrations")
+    app = create_app(config_for(url))
+    yield app
+    _dispose(app)
+
+
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
@@ -77,7 +97,15 @@ def postgres_url(postgres_server) -> str:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request) -> str:
+    """The test's database: both, one test per database, unless the test is `@postgresql_only`."""
     return request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "postgres_url"}[request.param])
+
+
+# For a test that only means something on PostgreSQL (its round trips, its indexes): it runs there
+# alone (id `[postgresql]`), with no SQLite copy generated only to be skipped.
+postgresql_only = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 
 
 def _empty_tables(app) -> None:
@@ -149,10 +177,12 @@ class Clock:
     def advance(self, **delta) -> None:
         self.traveller.shift(timedelta(**delta))
 
-    def next_totp_step(self) -> None:
-        """Move to 5 s into the next 30 s TOTP step."""
+    def next_totp_step(self) -> timedelta:
+        """Move to 5 s into the next 30 s TOTP step; returns how far the clock moved."""
         seconds = int(self.now().timestamp())
-        self.advance(seconds=(totp.STEP_SECONDS - seconds % totp.STEP_SECONDS) + 5)
+        moved = timedelta(seconds=(totp.STEP_SECONDS - seconds % totp.STEP_SECONDS) + 5)
+        self.traveller.shift(moved)
+        return moved
 
 
 @pytest.fixture

@@ -6,37 +6,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select, text
 
-from impersonator import create_app
 from impersonator.extensions import db
 from impersonator.models import GENESIS_HASH, AuditEvent, AuditHead
 from impersonator.services import audit
 from impersonator.services.audit import Actor, chain
-from tests.conftest import config_for
+from tests.conftest import flask_db
 
 OLD_EVENTS = 25
 WRITTEN = datetime(2026, 11, 1, 9, 30, 0, 123456)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_app(request, tmp_path):
-    """An app on a brand-new, empty database file (or PostgreSQL database)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'before-0004.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres_server").create_database("before_0004")
-    app = create_app(config_for(url))
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-def flask_db(app, *args: str) -> None:
-    result = app.test_cli_runner().invoke(args=["db", *args])
-    assert result.exit_code == 0, result.output + repr(result.exception)
 
 
 def insert_old_events(app) -> None:

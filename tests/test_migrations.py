@@ -1,35 +1,15 @@
-"""`flask db upgrade` builds the whole schema from nothing, and the migrations match the models."""
+"""`flask db upgrade` builds the whole schema from nothing, and the migrations match the models (on
+tests/conftest.py's `fresh_app`, a brand-new database per test)."""
 
 from __future__ import annotations
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from impersonator import create_app
 from impersonator.extensions import db
 from impersonator.models.migration_only import is_model_schema
-from tests.conftest import config_for
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_app(request, tmp_path):
-    """An app on a brand-new, empty database."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-    else:
-        url = request.getfixturevalue("postgres_server").create_database("fresh_migrations")
-    app = create_app(config_for(url))
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-
-
-def flask_db(app, *args: str) -> None:
-    result = app.test_cli_runner().invoke(args=["db", *args])
-    assert result.exit_code == 0, result.output + repr(result.exception)
+from tests.conftest import flask_db
 
 
 # The search objects of migration 0003 have no model by design; `is_model_schema` (shared with

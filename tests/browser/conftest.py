@@ -4,6 +4,9 @@
 The server runs in a thread of the test process, so time-machine moves its clock too. Every
 `*.localhost` name resolves to 127.0.0.1 inside Chromium, so the Host header picks the face exactly as
 in `make run`. A failing test leaves a screenshot in test-artifacts/<test name>.png.
+
+The tests' shared steps are here too: seed the demo data (`seed_demo_staff`), move to a fresh TOTP step
+(`next_totp_step`), and sign a demo staff member in on the console (`sign_in`).
 """
 
 from __future__ import annotations
@@ -11,13 +14,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import pyotp
 import pytest
 from flask import Flask
+from playwright.sync_api import Page, expect
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from impersonator import create_app
-from tests.conftest import _dispose, _empty_tables, config_for
+from impersonator.services.demo import DemoStaff, seed_demo
+from tests.conftest import Clock, _dispose, _empty_tables, config_for
+from tests.support.browser import CONSOLE_HOST
 
 
 @dataclass
@@ -53,3 +61,31 @@ def live_server(request) -> Iterator[LiveServer]:
         thread.join(timeout=10)
         _empty_tables(app)
         _dispose(app)
+
+
+def seed_demo_staff(live_server: LiveServer) -> dict[str, DemoStaff]:
+    """The demo tenants, customers and staff, as `make run` seeds them; returns the demo staff by role
+    (`"support"`, `"security"`, ...), each with its email, name, password and TOTP secret."""
+    with live_server.app.app_context():
+        return {member.role: member for member in seed_demo(now=datetime.now(UTC), issuer="Impersonator")}
+
+
+def next_totp_step(traveller, *pages: Page) -> None:
+    """Move the server's clock (time-machine's `traveller`) to 5 s into the next 30 s TOTP step, and
+    the clock of each page given (one that called `page.clock.install`) as far, so its countdowns agree."""
+    moved = Clock(traveller).next_totp_step()
+    for page in pages:
+        page.clock.fast_forward(int(moved.total_seconds() * 1000))
+
+
+def sign_in(page: Page, live_server: LiveServer, member: DemoStaff) -> None:
+    """Sign `member` in on the console the way a person does: email and password, then the code."""
+    page.goto(live_server.url(CONSOLE_HOST, "/"))
+    expect(page.get_by_role("heading", name="Staff sign-in")).to_be_visible()
+    page.get_by_label("Email").fill(member.email)
+    page.get_by_label("Password").fill(member.password)
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Authenticator code")).to_be_visible()
+    page.get_by_label("Authenticator code").fill(pyotp.TOTP(member.totp_secret).now())
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name=f"Welcome, {member.name}")).to_be_visible()

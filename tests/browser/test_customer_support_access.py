@@ -6,19 +6,15 @@ she sees the session in her access history and revokes it, and the ghost's next 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pyotp
 import pytest
 import time_machine
 from playwright.sync_api import Page, expect
 
-from impersonator.extensions import db
-from impersonator.models import Staff
-from impersonator.services import secret_box
-from impersonator.services.demo import CUSTOMER_PASSWORD, seed_demo, staff_password
-from impersonator.services.staff import totp
-from tests.browser.conftest import LiveServer
+from impersonator.services.demo import CUSTOMER_PASSWORD
+from tests.browser.conftest import LiveServer, next_totp_step, seed_demo_staff, sign_in
 from tests.support.browser import CONSOLE_HOST, TIMEOUT_MS, artifact_path
 from tests.support.impersonation import the_impersonation, user_id
 from tests.support.records import audit_events
@@ -28,25 +24,7 @@ pytestmark = pytest.mark.browser
 GLOBEX_HOST = "globex.localhost"
 GINA_EMAIL = "gina@globex.example"
 GINA_NAME = "Gina Garcia"
-SUPPORT_EMAIL = "support@impersonator.example"
-SUPPORT_NAME = "Sam Support"
 JUSTIFICATION = "Gina reports that the hiring plan project shows the wrong owner."
-
-
-def seed(live_server: LiveServer) -> str:
-    """The demo tenants, customers and staff; returns the support agent's TOTP secret."""
-    with live_server.app.app_context():
-        seed_demo(now=datetime.now(UTC), issuer="Impersonator")
-        staff = db.session.scalar(db.select(Staff).where(Staff.email == SUPPORT_EMAIL))
-        return secret_box.decrypt(staff.totp_secret_encrypted)
-
-
-def next_totp_step(traveller, page: Page) -> None:
-    """Move the server's clock and the agent's browser clock to 5 s into the next 30 s TOTP step."""
-    seconds = int(datetime.now(UTC).timestamp())
-    delta = timedelta(seconds=totp.STEP_SECONDS - seconds % totp.STEP_SECONDS + 5)
-    traveller.shift(delta)
-    page.clock.fast_forward(int(delta.total_seconds() * 1000))
 
 
 def customer_signs_in(page: Page, live_server: LiveServer) -> None:
@@ -56,16 +34,6 @@ def customer_signs_in(page: Page, live_server: LiveServer) -> None:
     page.get_by_label("Password").fill(CUSTOMER_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name=f"Hello, {GINA_NAME}")).to_be_visible()
-
-
-def agent_signs_in(page: Page, live_server: LiveServer, secret: str) -> None:
-    page.goto(live_server.url(CONSOLE_HOST, "/"))
-    page.get_by_label("Email").fill(SUPPORT_EMAIL)
-    page.get_by_label("Password").fill(staff_password("support"))
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Authenticator code").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page.get_by_role("heading", name=f"Welcome, {SUPPORT_NAME}")).to_be_visible()
 
 
 def test_customer_generates_a_code_support_uses_it_and_the_customer_revokes_the_session(
@@ -78,7 +46,7 @@ def test_customer_generates_a_code_support_uses_it_and_the_customer_revokes_the_
     try:
         with time_machine.travel(datetime.now(UTC), tick=True) as traveller:
             agent.clock.install(time=datetime.now(UTC))
-            secret = seed(live_server)
+            support = seed_demo_staff(live_server)["support"]
             gina_id = user_id(live_server.app, GINA_EMAIL)
 
             # The customer opens Settings → Support access and generates a code.
@@ -99,7 +67,7 @@ def test_customer_generates_a_code_support_uses_it_and_the_customer_revokes_the_
 
             # The agent uses it on the console (read out over the phone: typed in lower case).
             next_totp_step(traveller, agent)
-            agent_signs_in(agent, live_server, secret)
+            sign_in(agent, live_server, support)
             agent.get_by_label("Search users").fill("gina")
             agent.get_by_role("button", name="Search").click()
             agent.get_by_role("link", name=GINA_NAME).click()
@@ -107,24 +75,24 @@ def test_customer_generates_a_code_support_uses_it_and_the_customer_revokes_the_
             agent.get_by_label("Justification").fill(JUSTIFICATION)
             agent.get_by_label("Support access code").fill(code.lower())
             next_totp_step(traveller, agent)
-            agent.get_by_label("Authenticator code").fill(pyotp.TOTP(secret).now())
+            agent.get_by_label("Authenticator code").fill(pyotp.TOTP(support.totp_secret).now())
             agent.get_by_role("button", name="Start impersonation").click()
             expect(agent).to_have_url(live_server.url(GLOBEX_HOST, "/"))
             banner = agent.get_by_role("status", name="Impersonation in progress")
             expect(banner).to_contain_text(GINA_NAME)
-            expect(banner).to_contain_text(SUPPORT_NAME)
+            expect(banner).to_contain_text(support.name)
 
             # The customer sees the session in her access history and revokes it.
             customer.get_by_role("navigation", name="Main").get_by_role("link", name="Support access").click()
             expect(customer.get_by_text("A code is active until")).to_have_count(0)  # used: gone
             customer.get_by_role("link", name="access history").click()
             expect(customer.get_by_role("heading", name="Access history")).to_be_visible()
-            session = customer.get_by_role("region", name=re.compile(SUPPORT_NAME))
+            session = customer.get_by_role("region", name=re.compile(support.name))
             expect(session).to_contain_text("in your account now")
             expect(session).to_contain_text(JUSTIFICATION)
             expect(session).to_contain_text("read-only (no changes)")
             expect(session).to_contain_text("1 page viewed, 0 changes made, 0 refused attempts")
-            expect(session).not_to_contain_text(SUPPORT_EMAIL)
+            expect(session).not_to_contain_text(support.email)
             history_shot = artifact_path("customer-access-history")
             customer.screenshot(path=history_shot, full_page=True)
             session.get_by_role("button", name="Revoke now").click()

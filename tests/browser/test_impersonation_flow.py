@@ -5,59 +5,25 @@ read-only mode, and ends the session (DESIGN §1, I3, I4, I7). Driven by visible
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pyotp
 import pytest
 import time_machine
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Request, expect
 
-from impersonator.extensions import db
-from impersonator.models import Staff
-from impersonator.services import secret_box
-from impersonator.services.demo import DEMO_PROJECTS, seed_demo, staff_password
-from impersonator.services.staff import totp
-from tests.browser.conftest import LiveServer
+from impersonator.services.demo import DEMO_PROJECTS
+from tests.browser.conftest import next_totp_step, seed_demo_staff, sign_in
 from tests.support.browser import ACME_HOST, CONSOLE_HOST, artifact_path
 from tests.support.impersonation import READ_ONLY_MESSAGE, ghost_requests, the_impersonation, user_id
 
 pytestmark = pytest.mark.browser
 
-SUPPORT_EMAIL = "support@impersonator.example"
-SUPPORT_NAME = "Sam Support"
 ALICE_EMAIL = "alice@acme.example"
 ALICE_NAME = "Alice Anderson"
 JUSTIFICATION = "Alice cannot find her quarterly budget project and asked us to look."
 TICKET = "SUP-4711"
 REDEEM_PATH = "/impersonation/redeem"
-
-
-def seed(live_server: LiveServer) -> str:
-    """The demo tenants, customers and staff; returns the support agent's TOTP secret."""
-    with live_server.app.app_context():
-        seed_demo(now=datetime.now(UTC), issuer="Impersonator")
-        staff = db.session.scalar(db.select(Staff).where(Staff.email == SUPPORT_EMAIL))
-        return secret_box.decrypt(staff.totp_secret_encrypted)
-
-
-def next_totp_step(traveller, page: Page) -> None:
-    """Move the server's clock and the browser's to 5 s into the next 30 s TOTP step."""
-    seconds = int(datetime.now(UTC).timestamp())
-    delta = timedelta(seconds=totp.STEP_SECONDS - seconds % totp.STEP_SECONDS + 5)
-    traveller.shift(delta)
-    page.clock.fast_forward(int(delta.total_seconds() * 1000))
-
-
-def sign_in(page: Page, live_server: LiveServer, secret: str) -> None:
-    page.goto(live_server.url(CONSOLE_HOST, "/"))
-    expect(page.get_by_role("heading", name="Staff sign-in")).to_be_visible()
-    page.get_by_label("Email").fill(SUPPORT_EMAIL)
-    page.get_by_label("Password").fill(staff_password("support"))
-    page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", name="Authenticator code")).to_be_visible()
-    page.get_by_label("Authenticator code").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page.get_by_role("heading", name=f"Welcome, {SUPPORT_NAME}")).to_be_visible()
 
 
 @pytest.mark.parametrize("live_server", ["sqlite", "postgresql"], indirect=True)
@@ -70,10 +36,10 @@ def test_support_agent_impersonates_read_only_and_ends(live_server, page):
     # browser's clock is installed at the same instant and moved with it (the banner's countdown).
     with time_machine.travel(datetime.now(UTC), tick=True) as traveller:
         page.clock.install(time=datetime.now(UTC))
-        secret = seed(live_server)
+        agent = seed_demo_staff(live_server)["support"]
         alice_id = user_id(live_server.app, ALICE_EMAIL)
         next_totp_step(traveller, page)
-        sign_in(page, live_server, secret)
+        sign_in(page, live_server, agent)
 
         page.get_by_label("Search users").fill("acme")
         page.get_by_role("button", name="Search").click()
@@ -88,7 +54,7 @@ def test_support_agent_impersonates_read_only_and_ends(live_server, page):
         page.get_by_label("Ticket reference").fill(TICKET)
         # The sign-in used this step's code: the step-up needs the next one.
         next_totp_step(traveller, page)
-        page.get_by_label("Authenticator code").fill(pyotp.TOTP(secret).now())
+        page.get_by_label("Authenticator code").fill(pyotp.TOTP(agent.totp_secret).now())
         page.screenshot(path=artifact_path("impersonation-user-page"), full_page=True)
         page.get_by_role("button", name="Start impersonation").click()
 
@@ -96,7 +62,7 @@ def test_support_agent_impersonates_read_only_and_ends(live_server, page):
         expect(page).to_have_url(live_server.url(ACME_HOST, "/"))
         banner = page.get_by_role("status", name="Impersonation in progress")
         expect(banner).to_be_visible()
-        for words in ("You are signed in as", ALICE_NAME, SUPPORT_NAME, "read-only"):
+        for words in ("You are signed in as", ALICE_NAME, agent.name, "read-only"):
             expect(banner).to_contain_text(words)
         expect(banner).to_contain_text(re.compile(r"\b(59|60) min left"))
         expect(page.get_by_role("heading", name=f"Hello, {ALICE_NAME}")).to_be_visible()

@@ -6,68 +6,35 @@ Two browser contexts, two people: the agent's on acme.localhost, the officer's o
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pyotp
 import pytest
 import time_machine
 from playwright.sync_api import Browser, Page, expect
 
-from impersonator.extensions import db
-from impersonator.models import Staff
-from impersonator.services import secret_box
-from impersonator.services.demo import seed_demo, staff_password
-from impersonator.services.staff import totp
-from tests.browser.conftest import LiveServer
+from impersonator.services.demo import DemoStaff
+from tests.browser.conftest import LiveServer, next_totp_step, seed_demo_staff, sign_in
 from tests.support.browser import ACME_HOST, CONSOLE_HOST, TIMEOUT_MS, artifact_path
 from tests.support.impersonation import ghost_requests, the_impersonation, user_id
 
 pytestmark = pytest.mark.browser
 
-AGENT = ("support@impersonator.example", "Sam Support", "support")
-OFFICER = ("security@impersonator.example", "Sid Security", "security")
 ALICE_EMAIL, ALICE_NAME = "alice@acme.example", "Alice Anderson"
 JUSTIFICATION = "Alice reports her onboarding guide vanished; checking what she sees."
 REASON = "Alice called: she never asked for support to look"
 
 
-def seed(live_server: LiveServer) -> dict[str, str]:
-    """The demo data; returns each demo staff member's TOTP secret by email."""
-    with live_server.app.app_context():
-        seed_demo(now=datetime.now(UTC), issuer="Impersonator")
-        return {
-            member.email: secret_box.decrypt(member.totp_secret_encrypted)
-            for member in db.session.scalars(db.select(Staff))
-        }
-
-
-def next_totp_step(traveller) -> None:
-    """Move the server's clock to 5 s into the next 30 s TOTP step."""
-    seconds = int(datetime.now(UTC).timestamp())
-    traveller.shift(timedelta(seconds=totp.STEP_SECONDS - seconds % totp.STEP_SECONDS + 5))
-
-
-def sign_in(page: Page, live_server: LiveServer, who: tuple[str, str, str], secret: str) -> None:
-    email, name, role = who
-    page.goto(live_server.url(CONSOLE_HOST, "/"))
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(staff_password(role))
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Authenticator code").fill(pyotp.TOTP(secret).now())
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page.get_by_role("heading", name=f"Welcome, {name}")).to_be_visible()
-
-
-def agent_enters_alices_account(ghost: Page, live_server: LiveServer, secret: str, traveller) -> None:
+def agent_enters_alices_account(ghost: Page, live_server: LiveServer, agent: DemoStaff, traveller) -> None:
     """The support agent's real flow: user page, justification, a fresh code, the handoff."""
-    sign_in(ghost, live_server, AGENT, secret)
+    sign_in(ghost, live_server, agent)
     ghost.goto(live_server.url(CONSOLE_HOST, f"/users/{user_id(live_server.app, ALICE_EMAIL)}"))
     ghost.get_by_label("Justification").fill(JUSTIFICATION)
     next_totp_step(traveller)  # the sign-in used this step's code
-    ghost.get_by_label("Authenticator code").fill(pyotp.TOTP(secret).now())
+    ghost.get_by_label("Authenticator code").fill(pyotp.TOTP(agent.totp_secret).now())
     ghost.get_by_role("button", name="Start impersonation").click()
     expect(ghost).to_have_url(live_server.url(ACME_HOST, "/"))
-    expect(ghost.get_by_role("status", name="Impersonation in progress")).to_contain_text(AGENT[1])
+    expect(ghost.get_by_role("status", name="Impersonation in progress")).to_contain_text(agent.name)
     ghost.get_by_role("link", name="Account").click()
     expect(ghost.get_by_role("status", name="Impersonation in progress")).to_be_visible()
 
@@ -78,23 +45,24 @@ def test_security_officer_filters_opens_and_terminates_a_live_session(live_serve
     ghost = ghost_context.new_page()
     try:
         with time_machine.travel(datetime.now(UTC), tick=True) as traveller:
-            secrets = seed(live_server)
+            staff = seed_demo_staff(live_server)
+            agent, officer = staff["support"], staff["security"]
             next_totp_step(traveller)
-            agent_enters_alices_account(ghost, live_server, secrets[AGENT[0]], traveller)
+            agent_enters_alices_account(ghost, live_server, agent, traveller)
             imp = the_impersonation(live_server.app)
 
             # The officer signs in and narrows the audit log to the agent.
-            sign_in(page, live_server, OFFICER, secrets[OFFICER[0]])
+            sign_in(page, live_server, officer)
             page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
             expect(page.get_by_role("heading", name="Audit log", level=1)).to_be_visible()
             expect(page.get_by_text("The audit chain has never been verified.")).to_be_visible()
             events = page.locator("table.audit-events")
-            expect(events).to_contain_text(OFFICER[0])  # everyone's events, before filtering
-            page.get_by_label("Staff member").select_option(label=AGENT[0])
+            expect(events).to_contain_text(officer.email)  # everyone's events, before filtering
+            page.get_by_label("Staff member").select_option(label=agent.email)
             page.get_by_role("button", name="Filter").click()
             expect(page).to_have_url(re.compile(r"/audit/\?.*staff=\d+"))
             expect(page.get_by_label("Staff member")).to_have_value(str(imp.staff_id))
-            expect(events).not_to_contain_text(OFFICER[0])
+            expect(events).not_to_contain_text(officer.email)
             for action in ("staff.signed_in", "impersonation.requested", "impersonation.started"):
                 expect(events.get_by_text(action, exact=True)).to_be_visible()
             page.screenshot(path=artifact_path("security-audit-log-filtered"), full_page=True)
@@ -112,13 +80,13 @@ def test_security_officer_filters_opens_and_terminates_a_live_session(live_serve
             # Terminate the live session, with a reason.
             page.get_by_role("navigation", name="Main").get_by_role("link", name="Live sessions").click()
             row = page.get_by_role("row").filter(has_text=ALICE_NAME)
-            expect(row).to_contain_text(AGENT[1])
+            expect(row).to_contain_text(agent.name)
             expect(row).to_contain_text(re.compile(r"\b(59|60) min\b"))
             row.get_by_label("Reason").fill(REASON)
             page.screenshot(path=artifact_path("security-live-sessions"), full_page=True)
-            row.get_by_role("button", name=f"Terminate {AGENT[1]}'s impersonation of {ALICE_NAME}").click()
+            row.get_by_role("button", name=f"Terminate {agent.name}'s impersonation of {ALICE_NAME}").click()
             expect(page.get_by_role("status").filter(has_text="Terminated")).to_contain_text(
-                f"Terminated {AGENT[1]}'s impersonation of {ALICE_NAME}: their next request is refused."
+                f"Terminated {agent.name}'s impersonation of {ALICE_NAME}: their next request is refused."
             )
             expect(page.get_by_text("No impersonation is in progress.")).to_be_visible()
 

@@ -25,6 +25,7 @@ from impersonator.services.search.users import (
     escape_like,
     search_users,
 )
+from tests.conftest import postgresql_only
 
 PASSWORD_HASH = "scrypt:32768:8:1$not-a-real-salt$0123456789abcdef-password-hash"
 
@@ -542,7 +543,7 @@ def test_unicode_text_is_searchable(acme, clock):
     assert emails(search("jos")) == ["jose@acme.example"]
 
 
-# -- PostgreSQL: round trips and the trigram index -----------------------------------------------
+# -- PostgreSQL: round trips and the trigram index (these run on PostgreSQL only) -----------------
 
 
 def _executions_of(call) -> list[tuple[str, dict]]:
@@ -564,13 +565,8 @@ def _statements_of(call) -> list[str]:
     return [statement for statement, _ in _executions_of(call)]
 
 
-@pytest.fixture
-def postgres_only(ctx):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("round trips and the GIN index are PostgreSQL's")
-
-
-def test_postgres_a_page_of_prefix_matches_is_one_round_trip(postgres_only, acme, clock):
+@postgresql_only
+def test_postgres_a_page_of_prefix_matches_is_one_round_trip(acme, clock):
     # Ranks 1 and 2 and the tenant lookup of rank 3 share one statement (MEASURED.md: a round trip
     # costs more than most of these queries).
     for n in range(55):
@@ -581,7 +577,8 @@ def test_postgres_a_page_of_prefix_matches_is_one_round_trip(postgres_only, acme
     assert len(statements) == 1
 
 
-def test_postgres_a_rare_substring_takes_three_round_trips(postgres_only, acme, clock, monkeypatch):
+@postgresql_only
+def test_postgres_a_rare_substring_takes_three_round_trips(acme, clock, monkeypatch):
     monkeypatch.setattr(search_module, "HEAD_ROWS", 5)
     for n in range(20):
         add_user(clock, acme, f"plain{n}@acme.example", f"Plain {n}")
@@ -595,7 +592,8 @@ def test_postgres_a_rare_substring_takes_three_round_trips(postgres_only, acme, 
     assert "generate_series" not in statements[2]
 
 
-def test_postgres_users_within_one_bucket_take_two_round_trips(postgres_only, acme, clock, monkeypatch):
+@postgresql_only
+def test_postgres_users_within_one_bucket_take_two_round_trips(acme, clock, monkeypatch):
     monkeypatch.setattr(search_module, "HEAD_ROWS", 5)
     for n in range(20):
         add_user(clock, acme, f"plain{n}@acme.example", f"Plain {n}")
@@ -607,7 +605,8 @@ def test_postgres_users_within_one_bucket_take_two_round_trips(postgres_only, ac
     assert len(statements) == 2  # ranks 1-2 and tenants; the head and the probe, which read everyone
 
 
-def test_postgres_the_bucket_index_serves_the_substring_statements(postgres_only, acme):
+@postgresql_only
+def test_postgres_the_bucket_index_serves_the_substring_statements(acme):
     # The statements must build the very expressions migration 0006 indexed (its bucket of ids
     # included: ID_BUCKET), or PostgreSQL reads the whole table for every bucket and every rare needle.
     # Enough users, spread over buckets, that the planner weighs its choices as on a real table.
@@ -636,7 +635,8 @@ def test_postgres_the_bucket_index_serves_the_substring_statements(postgres_only
     assert "Bitmap Index Scan on ix_search_user_bucket_trgm" in index
 
 
-def test_postgres_a_small_table_is_read_whole_by_the_head(postgres_only, acme, clock):
+@postgresql_only
+def test_postgres_a_small_table_is_read_whole_by_the_head(acme, clock):
     # Fewer users than the head reads: no probe, no second statement.
     wanted = add_user(clock, acme, "someone@acme.example", "Ann Quuxley")
 

@@ -1,10 +1,7 @@
 """The administrator's side of staff management in web tests: a signed-in admin's browser, the staff
-page's forms posted the way a browser does (CSRF token read from the page), and its flash messages."""
+page's forms posted the way a browser does (CSRF token read from the page)."""
 
 from __future__ import annotations
-
-import html
-import re
 
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -15,7 +12,6 @@ from impersonator.models import Staff
 from tests.support.web import CONSOLE, csrf_token, sign_in
 
 STAFF_PAGE = "/admin/staff/"
-_FLASH = re.compile(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', re.S)
 
 
 def admin_browser(app, admin_account, clock) -> FlaskClient:
@@ -29,11 +25,6 @@ def admin_post(admin: FlaskClient, path: str, data: dict | None = None, **kwargs
     """POST to `path` with the CSRF token of the staff page, as its forms do."""
     token = csrf_token(admin.get(STAFF_PAGE, base_url=CONSOLE).text)
     return admin.post(path, base_url=CONSOLE, data={"csrf_token": token, **(data or {})}, **kwargs)
-
-
-def flashes(response: TestResponse) -> list[str]:
-    """The flash messages on the page, as a person reads them."""
-    return [html.unescape(m.strip()) for m in _FLASH.findall(response.text)]
 
 
 def member_id(app, email: str) -> int | None:

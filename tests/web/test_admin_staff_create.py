@@ -19,8 +19,8 @@ from impersonator.models import AuditEvent, Staff, StaffInvite
 from impersonator.services import secret_box
 from impersonator.services.staff import invites, totp
 from tests.support.records import audit_actions, audit_events, staff_row, staff_sessions
-from tests.support.staff_admin import admin_post, flashes, member_id
-from tests.support.web import CONSOLE, csrf_token, sign_in, sign_in_password, submit_code
+from tests.support.staff_admin import admin_post, member_id
+from tests.support.web import CONSOLE, csrf_token, flashes, sign_in, sign_in_password, submit_code
 
 PASSWORD = "correct horse battery staple"
 _LINK = re.compile(r'id="enrolment-link"[^>]*>([^<]+)</code>')
@@ -217,7 +217,7 @@ def test_i11_a_forged_or_mangled_code_is_a_clear_404(app, client, clock, token):
     assert "This enrolment link is not valid." in response.text
 
 
-def test_i11_the_link_keeps_its_token_out_of_every_address(app, admin, clock):
+def test_i12_the_link_keeps_its_token_out_of_every_address(app, admin, clock):
     """Issue 11 item 6: the token is in the fragment, posted in form bodies, never in a path or a
     query (which access logs and proxies keep)."""
     link = link_on(create_member(admin))
@@ -231,7 +231,7 @@ def test_i11_the_link_keeps_its_token_out_of_every_address(app, admin, clock):
     assert post_password(browser, link, page).status_code == 303
 
 
-def test_i11_a_link_of_the_old_kind_is_cancelled_not_used(app, admin, clock):
+def test_i12_a_link_of_the_old_kind_is_cancelled_not_used(app, admin, clock):
     """`/enrol/<token>`: the token is in access logs by now, so the link is cancelled."""
     link = link_on(create_member(admin))
 

@@ -18,8 +18,8 @@ from tests.support.impersonation import (
     the_impersonation,
 )
 from tests.support.records import audit_events
-from tests.support.staff_admin import admin_post, flashes
-from tests.support.web import ACME, CONSOLE, sign_in
+from tests.support.staff_admin import admin_post
+from tests.support.web import ACME, CONSOLE, flashes, sign_in
 
 # --- disable ------------------------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ import pytest
 
 from tests.support.impersonation import BANNER, ENDED_TITLE, launch_and_redeem, the_impersonation
 from tests.support.records import audit_actions, audit_events, staff_row
-from tests.support.staff_admin import admin_post, flashes, member_id
-from tests.support.web import ACME, CONSOLE, csrf_token, sign_in
+from tests.support.staff_admin import admin_post, member_id
+from tests.support.web import ACME, CONSOLE, csrf_token, flashes, sign_in
 
 
 def change_role(admin, staff_id: int, role: str, **kwargs):
@@ -28,7 +28,7 @@ def test_i1_a_role_change_is_audited_with_old_and_new(app, admin, make_staff):
     assert event["details"]["impersonations_ended"] == 0
 
 
-def test_i1_the_same_role_again_writes_nothing(app, admin, make_staff):
+def test_the_same_role_again_writes_nothing(app, admin, make_staff):
     member = make_staff("support")
     before = audit_actions(app)
 

@@ -4,8 +4,6 @@ changes nothing writes nothing; switching off ends the sessions it covers at onc
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from sqlalchemy import select
 
@@ -23,7 +21,7 @@ from tests.support.impersonation import (
     user_id,
 )
 from tests.support.records import audit_actions, audit_events
-from tests.support.web import ACME, CONSOLE, GLOBEX, csrf_token, sign_in
+from tests.support.web import ACME, CONSOLE, GLOBEX, csrf_token, flashes, sign_in
 
 PAGE = "/admin/switches/"
 
@@ -71,10 +69,6 @@ def save_tenant(admin, tenant_id: int, follow: bool = False, **values):
     )
 
 
-def flash_texts(response) -> list[str]:
-    return [m.strip() for m in re.findall(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', response.text, re.S)]
-
-
 # --- the page --------------------------------------------------------------------------------------
 
 
@@ -104,7 +98,7 @@ def test_i11_tenant_names_are_escaped_on_the_page(app, admin, tenants):
 # --- the global kill switch -----------------------------------------------------------------------
 
 
-def test_i4_the_kill_switch_needs_the_confirmation_box(app, admin, ghost):
+def test_i11_the_kill_switch_without_its_confirmation_box_is_a_400_that_changes_nothing(app, admin, ghost):
     before = audit_actions(app)
 
     response = switch_global(admin, "off", confirm=False)
@@ -129,7 +123,7 @@ def test_i4_the_kill_switch_ends_every_open_impersonation_audited(
     response = switch_global(admin, "off", follow=True)
 
     assert response.status_code == 200
-    assert flash_texts(response) == ["Impersonation is off for everyone. 1 live ghost session ended."]
+    assert flashes(response) == ["Impersonation is off for everyone. 1 live ghost session ended."]
     assert 'class="switch-state switch-off">off<' in response.text
     [change] = audit_events(app, "settings.impersonation_switch")
     assert change["details"] == {"old": "on", "new": "off"}
@@ -150,18 +144,18 @@ def test_i5_switching_on_again_is_audited_and_revives_nothing(app, admin, ghost)
 
     response = switch_global(admin, "on", follow=True)
 
-    assert flash_texts(response) == ["Impersonation is on again. Nothing that was ended comes back."]
+    assert flashes(response) == ["Impersonation is on again. Nothing that was ended comes back."]
     changes = [e["details"] for e in audit_events(app, "settings.impersonation_switch")]
     assert changes == [{"old": "on", "new": "off"}, {"old": "off", "new": "on"}]
     assert BANNER not in ghost.get("/", base_url=ACME).text
 
 
-def test_i1_switching_to_the_state_it_is_in_writes_nothing(app, admin):
+def test_switching_to_the_state_it_is_in_writes_nothing(app, admin):
     before = audit_actions(app)
 
     response = switch_global(admin, "on", follow=True)
 
-    assert flash_texts(response) == ["Impersonation was already on."]
+    assert flashes(response) == ["Impersonation was already on."]
     assert audit_actions(app) == before
 
 
@@ -171,7 +165,7 @@ def test_i11_a_made_up_switch_value_is_refused(app, admin):
     response = switch_global(admin, "maybe")
 
     assert response.status_code == 400
-    assert flash_texts(response) == ["Choose on or off."]
+    assert flashes(response) == ["Choose on or off."]
     assert audit_actions(app) == before
 
 
@@ -183,7 +177,7 @@ def test_i1_a_tenant_change_is_audited_with_old_and_new_values(app, admin, ghost
 
     response = save_tenant(admin, acme, follow=True, access_policy="code_always", hide_justification=True)
 
-    assert flash_texts(response) == ["Saved the settings of Acme."]
+    assert flashes(response) == ["Saved the settings of Acme."]
     row = tenant_row(app, "acme")
     assert (row.access_policy, row.hide_justification, row.impersonation_enabled) == (
         "code_always",
@@ -203,12 +197,12 @@ def test_i1_a_tenant_change_is_audited_with_old_and_new_values(app, admin, ghost
     assert BANNER in ghost.get("/", base_url=ACME).text  # stricter consent rules end nothing live
 
 
-def test_i1_a_save_that_changes_nothing_writes_nothing(app, admin, tenants):
+def test_a_tenant_save_that_changes_nothing_writes_nothing(app, admin, tenants):
     before = audit_actions(app)
 
     response = save_tenant(admin, tenants["acme"], follow=True)
 
-    assert flash_texts(response) == ["Nothing changed for Acme."]
+    assert flashes(response) == ["Nothing changed for Acme."]
     assert audit_actions(app) == before
 
 
@@ -235,7 +229,7 @@ def test_i4_switching_a_tenant_off_ends_its_sessions_at_once_and_no_other(
 ):
     response = save_tenant(admin, tenants["acme"], follow=True, **values)
 
-    assert flash_texts(response) == ["Saved the settings of Acme. 1 live ghost session ended."]
+    assert flashes(response) == ["Saved the settings of Acme. 1 live ghost session ended."]
     [ended] = audit_events(app, "impersonation.ended")
     assert ended["details"]["reason"] == "policy_changed"
     assert ended["actor_type"] == "staff"  # the admin ended it, in the same transaction as the change

@@ -118,7 +118,7 @@ def test_i1_every_view_refused_for_a_missing_permission_is_audited(app, make_sta
     assert not problems, "\n".join(problems)
 
 
-def test_i9_fifty_refusals_in_a_row_are_coalesced_and_raise_one_alert(
+def test_i1_fifty_refusals_in_a_row_are_coalesced_counted_and_raise_one_alert(
     make_app, app, make_staff, clock, runner
 ):
     # Slack on: the alert reaches the outbox like every security alert does.
@@ -148,7 +148,7 @@ def test_i9_fifty_refusals_in_a_row_are_coalesced_and_raise_one_alert(
     assert result.exit_code == 0, result.output
 
 
-def test_i9_refusals_of_different_permissions_are_events_of_their_own(app, client, make_staff, clock):
+def test_i1_refusals_of_different_permissions_are_events_of_their_own(app, client, make_staff, clock):
     sign_in(client, make_staff("support"), clock)
 
     for path in ("/admin/staff/", "/admin/staff/", "/audit/", "/audit/"):
@@ -158,7 +158,7 @@ def test_i9_refusals_of_different_permissions_are_events_of_their_own(app, clien
     assert alerts_of(app, "authz_denied_burst") == []
 
 
-def test_i9_a_burst_alert_needs_the_refusals_within_the_window(app, client, make_staff, clock):
+def test_a_burst_alert_needs_the_refusals_within_the_window(app, client, make_staff, clock):
     sign_in(client, make_staff("support"), clock)
     spread = AUTHZ_DENIAL_BURST.window / (AUTHZ_DENIAL_BURST.threshold - 1)
 
@@ -193,7 +193,7 @@ def test_i1_a_refusal_whose_audit_write_fails_is_still_a_403(app, client, make_s
     assert client.get("/", base_url=CONSOLE).status_code == 200
 
 
-def test_i1_a_permitted_page_writes_no_refusal(app, client, make_staff, clock):
+def test_a_permitted_page_writes_no_refusal(app, client, make_staff, clock):
     sign_in(client, make_staff("admin"), clock)
 
     assert client.get("/admin/staff/", base_url=CONSOLE).status_code == 200

@@ -12,14 +12,18 @@ from config import DevelopmentConfig, ProductionConfig, TestingConfig
 from impersonator.extensions import db
 from impersonator.models import User
 from impersonator.services.customer import sign_in as customer_auth
-from tests.support.web import ACME, CONSOLE, GLOBEX, csrf_token, post_form, sign_in, sign_in_customer
+from tests.support.web import (
+    ACME,
+    CONSOLE,
+    GLOBEX,
+    csrf_token,
+    flashes,
+    post_form,
+    sign_in,
+    sign_in_customer,
+)
 
 GENERIC_FAILURE = "Incorrect email or password."
-_FLASH = re.compile(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', re.S)
-
-
-def flashes(response) -> list[str]:
-    return [message.strip() for message in _FLASH.findall(response.text)]
 
 
 def location_path(response) -> str:

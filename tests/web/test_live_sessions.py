@@ -3,13 +3,11 @@ impersonation with its time left, and a terminate that ends it on the ghost's ve
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from tests.support.impersonation import ACME, launch, launch_and_redeem, the_impersonation
 from tests.support.records import audit_events
-from tests.support.web import CONSOLE, csrf_token, post_form, sign_in
+from tests.support.web import CONSOLE, csrf_token, flashes, post_form, sign_in
 
 REASON = "Customer called: they did not ask for support access"
 
@@ -48,10 +46,6 @@ def run_out(client, clock) -> None:
         assert live_page(client).status_code == 200
 
 
-def flashes(html: str) -> list[str]:
-    return [m.strip() for m in re.findall(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', html, re.S)]
-
-
 def test_live_sessions_lists_active_impersonations_with_time_left(app, client, ghost, officer, clock):
     clock.advance(minutes=12)
     imp = the_impersonation(app)
@@ -87,8 +81,8 @@ def test_terminate_ends_the_ghost_session_on_its_next_request(app, client, ghost
     assert response.status_code == 303
     assert response.headers["Location"] == "/audit/live"
     followed = client.get(response.headers["Location"], base_url=CONSOLE)
-    assert flashes(followed.text) == [
-        "Terminated Support Person&#39;s impersonation of Alice: their next request is refused."
+    assert flashes(followed) == [
+        "Terminated Support Person's impersonation of Alice: their next request is refused."
     ]
     assert "No impersonation is in progress." in followed.text
     ended = the_impersonation(app)
@@ -114,8 +108,8 @@ def test_terminating_what_has_already_ended_changes_nothing(app, client, ghost, 
 
     assert again.status_code == 303
     followed = client.get("/audit/live", base_url=CONSOLE)
-    assert flashes(followed.text) == [
-        "Support Person&#39;s impersonation of Alice had already ended, so nothing was changed. "
+    assert flashes(followed) == [
+        "Support Person's impersonation of Alice had already ended, so nothing was changed. "
         "The security team terminated this impersonation."
     ]
     assert len(audit_events(app, "impersonation.ended")) == 1

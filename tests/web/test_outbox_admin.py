@@ -3,7 +3,6 @@ pending ones with their next attempt, and never a message's body, a full address
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import timedelta
 
@@ -14,17 +13,12 @@ from impersonator.services import audit
 from impersonator.services.audit import Actor
 from impersonator.services.delivery import mail, outbox
 from tests.support.records import audit_actions, audit_events
-from tests.support.web import CONSOLE, csrf_token, sign_in
+from tests.support.web import CONSOLE, csrf_token, flashes, sign_in
 from tests.support.webhooks import arrivals, messages, subscribe, work
 
 PAGE = "/admin/outbox/"
 HOOK = "/hooks"
-_FLASH = re.compile(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', re.S)
 BODY_TEXT = "The secret body of this mail: do not show it"
-
-
-def flashes(response) -> list[str]:
-    return [html.unescape(m.strip()) for m in _FLASH.findall(response.text)]
 
 
 def queue_mail(app, now, to: str = "alice@acme.example") -> int:

@@ -13,11 +13,10 @@ from impersonator.extensions import db
 from impersonator.models import Staff
 from impersonator.services.staff import sign_in
 from tests.support.records import staff_row, staff_sessions
-from tests.support.web import CONSOLE, csrf_token, sign_in_password, submit_code
+from tests.support.web import CONSOLE, csrf_token, flashes, sign_in_password, submit_code
 
 COOKIE = "impersonator_console"
 START_AGAIN = "Your sign-in took too long. Please start again."
-_FLASH = re.compile(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', re.S)
 
 
 def half_way_copy(client, member, clock) -> str:
@@ -44,7 +43,7 @@ def assert_sent_back_to_sign_in(copy, response) -> None:
     assert response.status_code == 302
     assert urlsplit(response.headers["Location"]).path == "/sign-in"
     page = copy.get("/sign-in", base_url=CONSOLE)
-    assert [m.strip() for m in _FLASH.findall(page.text)] == [START_AGAIN]
+    assert flashes(page) == [START_AGAIN]
     assert urlsplit(copy.get("/sign-in/code", base_url=CONSOLE).headers["Location"]).path == "/sign-in"
     assert urlsplit(copy.get("/", base_url=CONSOLE).headers["Location"]).path == "/sign-in"
 

@@ -236,7 +236,7 @@ def test_i6_the_owners_sign_in_forgets_only_their_own_failures(make_app, make_st
     assert count(app, "staff.locked") == 1  # the attackers' own failures were not wiped
 
 
-def test_i12_failure_rows_keep_no_address_and_no_email(app, make_staff, clock):
+def test_failure_rows_keep_no_address_and_no_email(app, make_staff, clock):
     member = make_staff("support")
     sign_in_password(from_address(app.test_client(), ATTACKERS[0]), member.email, "a guess")
 
@@ -292,7 +292,7 @@ def test_i6_wrong_step_up_codes_spread_over_addresses_lock_and_mail(app, make_st
 # --- lock order: counter rows before the audit chain's head ------------------------------------
 
 
-def test_i6_counter_rows_are_taken_before_the_audit_head(app, make_staff, alice, clock, monkeypatch):
+def test_counter_rows_are_taken_before_the_audit_head(app, make_staff, alice, clock, monkeypatch):
     """Two failures for one account must never wait on each other crosswise: each takes its counter
     rows first and the audit head after, on every path that counts or forgets failures."""
     taken_after_head = []

@@ -29,7 +29,7 @@ from impersonator.models import (
 from impersonator.services import demo
 from impersonator.services.impersonation import ghost as ghost_sessions
 from impersonator.services.passwords import hash_password, verify_password
-from tests.support.web import ACME, csrf_token, post_form, sign_in_customer
+from tests.support.web import ACME, csrf_token, flashes_with_category, post_form, sign_in_customer
 
 ALICE = "alice@acme.example"
 PASSWORD = "customer password"
@@ -37,15 +37,10 @@ READ_ONLY_REFUSAL = "This impersonation is read-only: changes are not allowed."
 OWNER_ONLY_REFUSAL = "Support staff cannot use this page while impersonating"
 ANALYTICS = "js/analytics.js"
 BANNER = 'id="ghost-banner"'
-_FLASH = re.compile(r'<p class="flash flash-(\w+)"[^>]*>(.*?)</p>', re.S)
 _FIELD_ERROR = re.compile(r'<p class="field-error" id="([^"]+)-error">(.*?)</p>', re.S)
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def flashes(response) -> list[tuple[str, str]]:
-    return [(kind, html.unescape(text.strip())) for kind, text in _FLASH.findall(response.text)]
 
 
 def field_errors(response) -> dict[str, str]:
@@ -204,7 +199,7 @@ def test_customer_creates_projects_and_sees_them_newest_first(app, client, tenan
     assert first.status_code == second.status_code == 303
     assert urlsplit(second.headers["Location"]).path == "/"
     home = client.get("/", base_url=ACME)
-    assert ("info", "Project “Quarterly budget” created.") in flashes(home)
+    assert ("info", "Project “Quarterly budget” created.") in flashes_with_category(home)
     assert home.text.index("Quarterly budget") < home.text.index("Website relaunch")
     assert project_names(app, ALICE) == ["Website relaunch", "Quarterly budget"]  # trimmed
 
@@ -217,7 +212,7 @@ def test_creating_and_renaming_notify_the_customer_and_record_analytics(app, cli
     response = rename(client, project_id, "Atlas v2")
 
     assert response.status_code == 303
-    assert ("info", "Project renamed to “Atlas v2”.") in flashes(client.get("/", base_url=ACME))
+    assert ("info", "Project renamed to “Atlas v2”.") in flashes_with_category(client.get("/", base_url=ACME))
     assert project_names(app, ALICE) == ["Atlas v2"]
     assert notifications(app) == [("project.created", "sent", None), ("project.renamed", "sent", None)]
     assert analytics_events(app) == ["project.created", "project.renamed"]
@@ -449,7 +444,8 @@ def test_customer_changes_their_password(app, client, tenants):
     response = change_password(client, PASSWORD, "a brand new passphrase")
 
     assert response.status_code == 303
-    assert ("info", "Your password was changed.") in flashes(client.get("/account", base_url=ACME))
+    account_page = client.get("/account", base_url=ACME)
+    assert ("info", "Your password was changed.") in flashes_with_category(account_page)
     assert verify_password(account_row(app, ALICE).password_hash, "a brand new passphrase")
     assert notifications(app) == [("account.password_changed", "sent", None)]
     other = app.test_client()

@@ -16,13 +16,12 @@ from impersonator.services import audit, secret_box
 from impersonator.services.audit import Actor
 from tests.support.impersonation import launch
 from tests.support.records import audit_actions, audit_events
-from tests.support.web import CONSOLE, csrf_token, sign_in
+from tests.support.web import CONSOLE, csrf_token, flashes, sign_in
 from tests.support.webhooks import arrivals, messages, signature_verifies, subscribe, work
 
 PAGE = "/admin/webhooks/"
 HOOK = "/hooks"
 _SECRET = re.compile(r'id="webhook-secret"[^>]*>([^<]+)</code>')
-_FLASH = re.compile(r'<p class="flash flash-\w+"[^>]*>(.*?)</p>', re.S)
 
 
 def post(browser, path: str, data: dict | None = None, **kwargs):
@@ -32,10 +31,6 @@ def post(browser, path: str, data: dict | None = None, **kwargs):
 
 def create(browser, url: str, events=("security.alert",), description: str = "SIEM"):
     return post(browser, PAGE, {"url": url, "description": description, "events": list(events)})
-
-
-def flashes(response) -> list[str]:
-    return [html.unescape(m.strip()) for m in _FLASH.findall(response.text)]
 
 
 def endpoint_rows(app) -> list[WebhookEndpoint]:
