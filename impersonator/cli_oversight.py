@@ -1,10 +1,11 @@
-"""`flask audit …` and `flask outbox …`: the chain's verifier and anchor, and the outbox worker."""
+"""`flask audit …` and `flask outbox …`: the chain's verifier and anchor, and the outbox worker's
+process (its loop is services/delivery/worker.py)."""
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -12,16 +13,12 @@ import click
 import requests
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy.exc import SQLAlchemyError
 
 from impersonator import clock
 from impersonator.extensions import db
-from impersonator.logs import database_problem
 from impersonator.services.audit import chain
-from impersonator.services.delivery import outbox, senders, webhooks
+from impersonator.services.delivery import outbox, webhooks, worker
 from impersonator.services.errors import InvalidInput
-
-log = logging.getLogger("impersonator.worker")
 
 
 @click.group(cls=AppGroup)
@@ -97,38 +94,16 @@ def outbox_group() -> None:
 @click.option("--once", is_flag=True, help="One pass over the due messages, then exit.")
 def outbox_work(once: bool) -> None:
     """Deliver due messages until stopped (SIGTERM or Ctrl-C finish the current message first)."""
-    stopping = False
-
-    def stop(_signum, _frame) -> None:
-        nonlocal stopping
-        stopping = True
-
-    if not once:
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        click.echo(f"outbox worker started (polling every {current_app.config['OUTBOX_POLL_SECONDS']} s)")
-    while True:
-        try:
-            done = senders.work_once(clock.now(), clock=clock.now)
-        except SQLAlchemyError as failure:
-            # The database may be restarting or busy: keep the worker alive and try again shortly.
-            log.error("outbox pass failed: %s", database_problem(failure))
-            done = outbox.WorkDone()
-        finally:
-            # Between passes the worker holds no transaction and no connection: on SQLite an open
-            # transaction is the write lock (every transaction is BEGIN IMMEDIATE), and with it held
-            # every web request waits out the busy timeout and fails.
-            db.session.remove()
-        if once:
-            click.echo(f"delivered {done.delivered}, retrying {done.retried}, failed {done.failed}")
-            return
-        if stopping:
-            return
-        if done.total == 0:
-            for _ in range(current_app.config["OUTBOX_POLL_SECONDS"] * 10):
-                if stopping:
-                    return
-                time.sleep(0.1)
+    if once:
+        done = worker.deliver_due()
+        click.echo(f"delivered {done.delivered}, retrying {done.retried}, failed {done.failed}")
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
+    poll_seconds = current_app.config["OUTBOX_POLL_SECONDS"]
+    click.echo(f"outbox worker started (polling every {poll_seconds} s)")
+    worker.run(stop, poll_seconds=poll_seconds)
 
 
 @outbox_group.command("status")
