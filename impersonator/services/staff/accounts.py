@@ -31,7 +31,7 @@ class StaffNotFound(InvalidInput):
 
 
 class Ended(NamedTuple):
-    """How many console sessions and impersonations an offboarding step ended (audited as counts)."""
+    """How many console sessions and impersonations `cut_off` ended."""
 
     sessions: int
     impersonations: int
@@ -139,17 +139,20 @@ def change_role(staff: Staff, role: str, *, actor: Actor, ip: str | None, now: d
     return True
 
 
-def end_sessions_and_impersonations(
+def cut_off(
     staff: Staff,
-    reason: str,
     *,
+    action: str,
+    change: dict,
+    reason: str,
     actor: Actor,
     ip: str | None,
     now: datetime,
     include_unredeemed: bool = False,
 ) -> Ended:
-    """End every console session and every open impersonation of `staff`, each with `reason`, in the
-    caller's transaction (I4: the next request of either is refused); returns the counts."""
+    """End every console session and open impersonation of `staff` (each with `reason`), then audit
+    `action` with the counts and the `change` that caused it, in the caller's transaction (I4: the
+    next request of either is refused)."""
     sessions_ended = sessions.end_all_for(staff.id, reason=reason, now=now)
     impersonations_ended = lifecycle.end_all_in_transaction(
         lifecycle.open_ones(now, staff_id=staff.id, include_unredeemed=include_unredeemed),
@@ -157,6 +160,19 @@ def end_sessions_and_impersonations(
         actor,
         ip=ip,
         now=now,
+    )
+    audit.about_staff(
+        action,
+        staff_id=staff.id,
+        actor=actor,
+        at=now,
+        ip=ip,
+        details={
+            "email": staff.email,
+            "sessions_ended": sessions_ended,
+            "impersonations_ended": impersonations_ended,
+            **change,
+        },
     )
     return Ended(sessions_ended, impersonations_ended)
 
@@ -168,19 +184,9 @@ def disable_staff(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) 
     if not staff.active:
         return
     staff.active, staff.disabled_at = False, now
-    ended = end_sessions_and_impersonations(staff, "staff_disabled", actor=actor, ip=ip, now=now)
-    audit.about_staff(
-        "staff.disabled",
-        staff_id=staff.id,
-        actor=actor,
-        at=now,
-        ip=ip,
-        details={
-            "email": staff.email,
-            "sessions_ended": ended.sessions,
-            "impersonations_ended": ended.impersonations,
-            "active": {"old": True, "new": False},
-        },
+    change = {"active": {"old": True, "new": False}}
+    cut_off(
+        staff, action="staff.disabled", change=change, reason="staff_disabled", actor=actor, ip=ip, now=now
     )
     db.session.commit()
 
@@ -188,25 +194,19 @@ def disable_staff(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) 
 def reset_totp(staff: Staff, *, actor: Actor, ip: str | None, now: datetime) -> None:
     """Forget the authenticator (the next sign-in enrols a new one) and end, at once, the member's
     console sessions, ghost sessions and still-redeemable tokens: all were won with it (DESIGN I4)."""
-    was_enrolled = staff.totp_enrolled
+    change = {"totp_enrolled": {"old": staff.totp_enrolled, "new": False}}
     staff.totp_secret_encrypted = None
     staff.totp_enrolled_at = None
     # Unredeemed tokens too: redemption re-checks the member's standing, and a reset leaves that
     # standing intact, so a token issued with a lost authenticator would otherwise still redeem.
-    ended = end_sessions_and_impersonations(
-        staff, "totp_reset", actor=actor, ip=ip, now=now, include_unredeemed=True
-    )
-    audit.about_staff(
-        "staff.totp_reset",
-        staff_id=staff.id,
+    cut_off(
+        staff,
+        action="staff.totp_reset",
+        change=change,
+        reason="totp_reset",
         actor=actor,
-        at=now,
         ip=ip,
-        details={
-            "email": staff.email,
-            "sessions_ended": ended.sessions,
-            "impersonations_ended": ended.impersonations,
-            "totp_enrolled": {"old": was_enrolled, "new": False},
-        },
+        now=now,
+        include_unredeemed=True,
     )
     db.session.commit()
