@@ -135,7 +135,10 @@ def forget_source(key: str, source: str) -> None:
 
 
 def _lock_row(key: str) -> Lockout:
-    """The key's lockout row, created if missing (without racing a parallel insert), locked."""
+    """The key's lockout row, created if missing, locked: one upsert that inserts the row or locks
+    the one there. (An insert-if-missing followed by SELECT … FOR UPDATE found nothing when a full
+    sign-in deleted the row between the two statements.)"""
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    db.session.execute(dialect.insert(Lockout).values(key=key).on_conflict_do_nothing(index_elements=["key"]))
-    return db.session.scalar(select(Lockout).where(Lockout.key == key).with_for_update())
+    upsert = dialect.insert(Lockout).values(key=key)
+    upsert = upsert.on_conflict_do_update(index_elements=["key"], set_={"key": upsert.excluded.key})
+    return db.session.scalars(upsert.returning(Lockout), execution_options={"populate_existing": True}).one()

@@ -403,11 +403,12 @@ def test_i1_a_failing_audit_write_leaves_no_event_and_does_not_advance_the_head(
         raise OperationalError("INSERT INTO outbox_message", {}, Exception("disk I/O error"))
 
     with chain.app_context():
-        audit.record("test.first", actor=Actor.system("test"), at=datetime.now(UTC))  # the head moves…
+        audit.record("test.first", actor=Actor.system("test"), at=datetime.now(UTC))
+        audit.record("test.second", actor=Actor.system("test"), at=datetime.now(UTC))
         monkeypatch.setattr(events, "published", outbox_fails)
         with pytest.raises(OperationalError):
-            audit.record("test.second", actor=Actor.system("test"), at=datetime.now(UTC))
-        db.session.rollback()  # …and the failed transaction takes it back
+            db.session.commit()  # the first event is appended and the head moves, then the outbox fails…
+        db.session.rollback()  # …and the failed transaction takes it all back
         monkeypatch.undo()
         assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == EVENTS
 
@@ -415,6 +416,37 @@ def test_i1_a_failing_audit_write_leaves_no_event_and_does_not_advance_the_head(
     write_events(chain, 1, start=EVENTS)  # the next event continues from the real head
     verdict = verify(chain)
     assert verdict.ok and verdict.verified_seq == EVENTS + 1
+
+
+# --- events join the chain at commit, and leave with a rollback ---------------------------------
+
+
+def test_an_event_gets_its_link_when_its_transaction_commits(chain):
+    with chain.app_context():
+        event = audit.record("test.pending", actor=Actor.system("test"), at=datetime.now(UTC))
+        assert (event.seq, event.hash) == (None, None)  # not a link yet: the head is not held
+        db.session.commit()
+
+    assert event.seq == EVENTS + 1 and head(chain) == (event.seq, event.hash)
+    assert verify(chain).ok
+
+
+def test_a_rolled_back_savepoint_takes_only_its_own_events(chain):
+    with chain.app_context():
+        audit.record("test.kept", actor=Actor.system("test"), at=datetime.now(UTC))
+        savepoint = db.session.begin_nested()
+        audit.record("test.dropped", actor=Actor.system("test"), at=datetime.now(UTC))
+        savepoint.rollback()
+        audit.record("test.kept_too", actor=Actor.system("test"), at=datetime.now(UTC))
+        db.session.commit()
+        actions = list(
+            db.session.scalars(
+                select(AuditEvent.action).where(AuditEvent.seq > EVENTS).order_by(AuditEvent.seq)
+            )
+        )
+
+    assert actions == ["test.kept", "test.kept_too"]
+    assert verify(chain).ok
 
 
 # --- the encoding and the MAC ------------------------------------------------------------------

@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import FailedAttempt, OutboxMessage
-from impersonator.services import audit, throttle
 from impersonator.services.delivery import senders
 from tests.support.impersonation import impersonations, request_impersonation, token_from_launch
 from tests.support.records import audit_events, staff_sessions
@@ -287,34 +286,3 @@ def test_i6_wrong_step_up_codes_spread_over_addresses_lock_and_mail(app, make_st
     assert alert_kinds(app) == ["staff_locked"]
     assert [mail["to"] for mail in mails(app)] == [member.email]
     assert impersonations(app) == []
-
-
-# --- lock order: counter rows before the audit chain's head ------------------------------------
-
-
-def test_counter_rows_are_taken_before_the_audit_head(app, make_staff, alice, clock, monkeypatch):
-    """Two failures for one account must never wait on each other crosswise: each takes its counter
-    rows first and the audit head after, on every path that counts or forgets failures."""
-    taken_after_head = []
-
-    def watch(name, real):
-        def wrapper(*args, **kwargs):
-            if audit._HEAD in db.session.info:
-                taken_after_head.append(name)
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(throttle, name, wrapper)
-
-    for name in ("_lock_row", "clear", "forget_source"):
-        watch(name, getattr(throttle, name))
-    member = make_staff("support")
-    browser = from_address(app.test_client(), ATTACKERS[0])
-    sign_in_password(browser, member.email, "a guess")  # a wrong password
-    clock.next_totp_step()
-    sign_in_password(browser, member.email, member.password)
-    submit_code(browser, wrong_code(member, clock))  # a wrong code
-    submit_code(browser, member.code())  # a full sign-in forgets this address's failures
-    request_impersonation(browser, member, clock, alice, totp_code=wrong_code(member, clock))  # step-up
-
-    assert taken_after_head == []
-    assert count(app, "staff.sign_in_failed") == 2 and count(app, "impersonation.denied") == 1

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from impersonator.extensions import db
 from impersonator.models import WEBHOOK_EVENTS, OutboxMessage
@@ -161,12 +165,34 @@ def test_i10_a_receiver_answering_503_for_an_hour_gets_everything_once_it_is_bac
     assert {m.status for m in messages(app, "webhook")} == {"delivered"}
 
 
-def test_i10_an_event_in_a_rolled_back_transaction_sends_nothing(app, hook_url, clock):
+def test_i10_an_event_whose_commit_fails_sends_nothing(app, hook_url, clock):
+    subscribe(app, hook_url, clock.now())
+    queued = []
+
+    def commit_fails_after_the_append(session) -> None:  # runs after the audit service's own hook
+        queued.append(session.scalar(select(func.count()).select_from(OutboxMessage)))
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+
+    with app.app_context():
+        audit.record("security.alert", actor=Actor.system("test"), at=clock.now(), details={"kind": "x"})
+        sa_event.listen(Session, "before_commit", commit_fails_after_the_append)
+        try:
+            with pytest.raises(OperationalError):
+                db.session.commit()
+        finally:
+            sa_event.remove(Session, "before_commit", commit_fails_after_the_append)
+        db.session.rollback()
+
+    assert queued == [1]  # queued with the event…
+    assert messages(app) == []  # …and gone with it
+
+
+def test_i10_an_event_rolled_back_before_its_commit_sends_nothing(app, hook_url, clock):
     subscribe(app, hook_url, clock.now())
     with app.app_context():
         audit.record("security.alert", actor=Actor.system("test"), at=clock.now(), details={"kind": "x"})
-        assert db.session.scalar(select(OutboxMessage.id)) is not None  # queued with the change…
-        db.session.rollback()  # …and gone with it
+        db.session.rollback()
+        db.session.commit()  # a later commit in the same session appends nothing of it
 
     assert messages(app) == []
 

@@ -3,20 +3,23 @@
 This package also holds the chain (`chain`), the log as the security team reads it (`log`, `chart`,
 `export`), security alerts and permission refusals.
 
-`record` inserts the event at once, so a failing audit write raises inside the transaction that
-carries the change, and the caller's commit never happens: no audit, no change.
+`record` queues the event in the session; the commit appends the queued events as the chain's next
+links (I9, chain.py) before it commits, so a failing audit write fails the commit that carries the
+change: no audit, no change. A rollback drops them with the change.
 
-Each event is the next link of the hash chain (I9, chain.py). The first event of a transaction
-locks the chain head row (FOR UPDATE on PostgreSQL; on SQLite every transaction already holds the
-write lock), so concurrent appends queue up and the chain stays linear; the head is remembered for
-the rest of the transaction and written with every event. Events that subscribers care about go to
-the outbox in the same transaction (events.py, I10).
+**Lock order (the whole product).** A transaction takes every per-key row it needs first — lockout
+and failure counters, access codes, sessions, impersonations, staff — and the chain's head row last:
+the commit flushes every pending change, then locks the head (FOR UPDATE on PostgreSQL; on SQLite
+every transaction already holds the write lock), appends, and commits at once. No code locks the head
+itself, so no two transactions can wait on each other crosswise through it, and the head is held
+only for the few statements of the append. Events that subscribers care about go to the outbox in
+the same step (events.py, I10). tests/postgres/test_lock_order.py runs the paths against each other.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +34,8 @@ from impersonator.services.audit import chain
 from impersonator.services.audit.chain import Link
 from impersonator.services.delivery import events
 
-_HEAD = "impersonator.audit.head"  # (seq, hash) of the chain head this transaction holds
+LINK_FIELDS = tuple(field.name for field in fields(Link))
+_PENDING = "impersonator.audit.pending"  # [(owning transaction, event)], in the order recorded
 
 
 @dataclass(frozen=True)
@@ -77,13 +81,12 @@ def record(
     details: dict[str, Any] | None = None,
     impersonation_id: int | None = None,
 ) -> AuditEvent:
-    """Append one event to the trail (the chain's next link) inside the current transaction."""
+    """Add one event to the trail in the current transaction: it becomes the chain's next link when
+    the transaction commits. Its `seq` and `hash` are set then; until then they are None."""
     details = details or {}
     if impersonation_id is None and isinstance(details.get("impersonation_id"), int):
         impersonation_id = details["impersonation_id"]
-    head_seq, head_hash = _lock_head()
-    link = Link(
-        seq=head_seq + 1,
+    event = AuditEvent(
         at=at,
         actor_type=actor.type,
         actor_id=actor.id,
@@ -97,13 +100,10 @@ def record(
         ip=ip,
         details=canonical_json(details),
     )
-    digest = chain.link_hash(chain.chain_key(current_app.config), head_hash, link)
-    # Written with Core, not added to the session: an ORM flush cost more than the insert itself on
-    # the hottest paths (redemption). The object returned is what the event says, not a loaded row.
-    event = AuditEvent(**vars(link), prev_hash=head_hash, hash=digest)
-    _append(event)
-    db.session.info[_HEAD] = (link.seq, digest)
-    events.published(event)
+    session = db.session()
+    if not session.in_transaction():
+        session.begin()  # so that a rollback, even before any statement, ends it and drops the event
+    session.info.setdefault(_PENDING, []).append((session.get_nested_transaction(), event))
     return event
 
 
@@ -116,11 +116,10 @@ _MOVE_HEAD = (
 _APPEND_AND_MOVE_HEAD = insert(_EVENTS).add_cte(_MOVE_HEAD.cte("moved_head"))
 
 
-def _append(event: AuditEvent) -> None:
-    """Insert the event and move the chain head to it, in the current transaction."""
+def _append(connection, event: AuditEvent) -> None:
+    """Insert the event and move the chain head to it."""
     values = {column.key: getattr(event, column.key) for column in _EVENTS.columns if column.key != "id"}
     head = {"head_seq": event.seq, "head_hash": event.hash}
-    connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(_APPEND_AND_MOVE_HEAD, {**values, **head})
     else:
@@ -128,27 +127,63 @@ def _append(event: AuditEvent) -> None:
         connection.execute(_MOVE_HEAD, head)
 
 
-def _lock_head() -> tuple[int, str]:
-    """The chain head, locked until this transaction ends (read once per transaction)."""
-    held = db.session.info.get(_HEAD)
-    if held is not None:
-        return held
-    row = db.session.execute(
+def _lock_head(session: Session) -> tuple[int, str]:
+    """The chain head, locked until the transaction ends."""
+    row = session.execute(
         select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
     ).one_or_none()
     if row is None:
         # A database created without the migrations: start the chain here (ids from 1).
-        db.session.add(AuditHead(id=1, seq=0, hash=chain.GENESIS_HASH))
-        db.session.flush()
+        session.add(AuditHead(id=1, seq=0, hash=chain.GENESIS_HASH))
+        session.flush()
         return 0, chain.GENESIS_HASH
     return row.seq, row.hash
 
 
+@sa_event.listens_for(Session, "before_commit")
+def _append_pending(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    session.flush()  # every row this transaction changes is locked before the head: the lock order
+    head_seq, head_hash = _lock_head(session)
+    key = chain.chain_key(current_app.config)
+    connection = session.connection()
+    for _, event in pending:
+        event.seq, event.prev_hash = head_seq + 1, head_hash
+        link = Link(**{name: getattr(event, name) for name in LINK_FIELDS})
+        event.hash = chain.link_hash(key, head_hash, link)
+        # Written with Core, not added to the session: an ORM flush cost more than the insert itself
+        # on the hottest paths (redemption). The event object is what the row says, not a loaded row.
+        _append(connection, event)
+        head_seq, head_hash = event.seq, event.hash
+        events.published(event)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction) -> None:
+    # A rolled-back savepoint takes the events recorded inside it (or inside savepoints within it).
+    pending = session.info.get(_PENDING)
+    if pending and previous_transaction.parent is None:
+        session.info.pop(_PENDING)
+    elif pending:
+        session.info[_PENDING] = [
+            (owner, event) for owner, event in pending if not _within(owner, previous_transaction)
+        ]
+
+
 @sa_event.listens_for(Session, "after_transaction_end")
-def _release_head(session: Session, transaction) -> None:
-    # Any end, savepoints included: a rolled-back savepoint takes its events and the head with it,
-    # so the next event re-reads the head (still locked by the outer transaction: no wait).
-    session.info.pop(_HEAD, None)
+def _forget_pending(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended (committed, rolled back, closed)
+        session.info.pop(_PENDING, None)
+
+
+def _within(owner, transaction) -> bool:
+    while owner is not None:
+        if owner is transaction:
+            return True
+        owner = owner.parent
+    return False
 
 
 def about_user(

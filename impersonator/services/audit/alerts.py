@@ -5,7 +5,6 @@ burst of permission refusals from one staff member."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,7 +12,6 @@ from flask import current_app
 from sqlalchemy import ColumnElement, ScalarSelect, bindparam, func, select
 from sqlalchemy.orm import aliased
 
-from impersonator.extensions import db
 from impersonator.models import AuditEvent, Impersonation
 from impersonator.models.types import UTCDateTime
 from impersonator.services import audit, throttle
@@ -71,17 +69,16 @@ def check_impersonation_rate(
 ) -> None:
     """Alert when a staff member has started more than ALERT_IMPERSONATIONS_PER_HOUR sessions in the
     last hour (`started_last_hour`, this one included): once, not once per session, until an hour
-    has passed since the last such alert.
+    has passed since that alert.
 
-    Called after `impersonation.started` is recorded, so this transaction holds the audit chain's
-    head: concurrent redemptions queue up for the "alerted already?" check and see each other's
-    alerts. (The count itself is read before that, with the impersonation: one staff member starts
-    at most one impersonation per TOTP step, so two of theirs never race for it.)"""
+    The "once" is a per-member gate row (throttle), locked like any counter: concurrent redemptions
+    of one member queue on it, so exactly one of them alerts. (The count itself is read before, with
+    the impersonation: one member starts at most one impersonation per TOTP step.)"""
     limit = current_app.config["ALERT_IMPERSONATIONS_PER_HOUR"]
     if started_last_hour <= limit:
         return
-    if _alerted_recently(staff_id, "impersonation_rate", since=now - timedelta(hours=1)):
-        return
+    if throttle.record_failure(f"alert:impersonation_rate:{staff_id}", ONCE_AN_HOUR, now) is None:
+        return  # alerted within the hour
     raise_alert(
         "impersonation_rate",
         actor=actor,
@@ -90,6 +87,9 @@ def check_impersonation_rate(
         details={"started_last_hour": started_last_hour, "limit": limit},
     )
 
+
+# The first call locks the gate for an hour; calls while it is locked neither count nor alert.
+ONCE_AN_HOUR = throttle.Limit(threshold=1, window=timedelta(hours=1), lock_for=timedelta(hours=1))
 
 # A burst of permission refusals: this many by one staff member within the window raise one alert,
 # then none for `lock_for` (refusals in that quiet time are not counted). Fixed, not configured: a
@@ -111,15 +111,3 @@ def check_authz_denial_burst(staff_id: int, actor: Actor, *, now: datetime, ip: 
         ip=ip,
         details={"refusals": burst.threshold, "within_minutes": int(burst.window.total_seconds() // 60)},
     )
-
-
-def _alerted_recently(staff_id: int, kind: str, *, since: datetime) -> bool:
-    recent = db.session.scalars(
-        select(AuditEvent.details).where(
-            AuditEvent.actor_type == "staff",
-            AuditEvent.actor_id == staff_id,
-            AuditEvent.action == "security.alert",
-            AuditEvent.at > since,
-        )
-    )
-    return any(json.loads(details).get("kind") == kind for details in recent)

@@ -53,9 +53,8 @@ def start(filters: Filters, fmt: str, *, actor: Actor, ip: str | None, now: date
     event = audit.record(
         "audit.exported", actor=actor, at=now, ip=ip, details={"format": fmt, "filters": filters.as_args()}
     )
-    upto = event.seq
     db.session.commit()
-    return upto
+    return event.seq  # set by the commit, which appends the event to the chain
 
 
 def events(filters: Filters, *, below: int) -> Iterator[dict[str, Any] | None]:
