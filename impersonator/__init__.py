@@ -17,6 +17,7 @@ from impersonator import clock, models  # noqa: F401  (models: registers every t
 from impersonator.extensions import csrf, customer_login, db, migrate, staff_login
 from impersonator.faces import HostBoundSessionInterface, HostDispatcher
 from impersonator.logs import configure_logging
+from impersonator.retries import RetryingFlask
 from impersonator.services import links
 from impersonator.web import register_error_handlers, register_security_headers
 from impersonator.web_input import register_request_rules
@@ -54,7 +55,7 @@ def create_app(config: type[Config] | None = None) -> Flask:
 
 def build_face(face: str, config: type[Config]) -> Flask:
     """One face: its own cookie, routes, access rules, error pages and headers."""
-    app = Flask(
+    app = RetryingFlask(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
