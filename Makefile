@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app app
 export IMPERSONATOR_ENV ?= development
 
-.PHONY: run codes test fuzz lint format bench system-deps clean lock
+.PHONY: run serve postgres postgres-stop codes test fuzz lint format bench system-deps clean lock loadtest
 
 # Installs the hashed lock (every package, runtime and dev), then the project itself, editable and
 # without dependencies, so that its entry points (pyproject.toml) are registered. Depends on the locks,
@@ -31,6 +31,20 @@ lock: $(VENV)/.installed
 run: $(VENV)/.installed
 	@$(PY) scripts/launch.py dev
 
+# Production on this machine: `flask db upgrade` on DATABASE_URL (PostgreSQL), then gunicorn
+# (gunicorn.conf.py) and the outbox worker side by side; IMPERSONATOR_ENV is production whatever is
+# exported above. tests/shipped/ starts it with this same launcher. Ctrl-C stops both.
+SERVE_BIND ?= 127.0.0.1:8000
+serve: $(VENV)/.installed
+	@$(PY) scripts/launch.py serve --bind $(SERVE_BIND)
+
+# A throwaway PostgreSQL in instance/postgres/ for trying `make serve`; prints the DATABASE_URL to
+# export. `make postgres-stop` stops it and deletes its data.
+postgres:
+	@python3 scripts/local_postgres.py start
+postgres-stop:
+	@python3 scripts/local_postgres.py stop
+
 # Each demo staff member's TOTP code, now and next (development only).
 codes: $(VENV)/.installed
 	@$(FLASK) demo-codes
@@ -47,12 +61,24 @@ test: $(VENV)/.installed system-deps
 fuzz: $(VENV)/.installed system-deps
 	IMPERSONATOR_FUZZ_PROFILE=long $(PY) -m pytest tests/fuzz -p no:cacheprovider
 
-# Benchmarks (not CI): each prints a table and appends a dated section to bench/RESULTS.md.
+# Benchmarks (not CI): each prints a table and appends a dated section to bench/RESULTS.md. All three
+# run even when one misses a target; the target fails if any missed one or saw an unexpected status.
 bench: $(VENV)/.installed system-deps
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
-	$(PY) -m bench.web_bench
-	$(PY) -m bench.search_bench --users 1000000
-	$(PY) -m bench.audit_bench --events 1000000
+	status=0; \
+	$(PY) -m bench.web_bench || status=1; \
+	$(PY) -m bench.search_bench --users 1000000 || status=1; \
+	$(PY) -m bench.audit_bench --events 1000000 || status=1; \
+	exit $$status
+
+# The load and fault test (not CI; tests/shipped/test_loadtest.py runs a 10 s version): a throwaway
+# PostgreSQL, gunicorn (4 workers), two outbox workers and a webhook receiver on 127.0.0.1, many
+# simulated staff, customers and attackers for 60 s while a worker, PostgreSQL, the receiver and an
+# outbox worker fail; prints a table and its checks, exits 1 if any fails. `make loadtest
+# LOADTEST_ARGS="--seconds 120 --clients 100"` changes the run; `--faults none` runs it without faults.
+LOADTEST_ARGS ?=
+loadtest: $(VENV)/.installed system-deps
+	@$(PY) scripts/loadtest.py $(LOADTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

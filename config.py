@@ -9,6 +9,7 @@ database URL.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -18,6 +19,18 @@ INSTANCE_DIR = Path(os.environ.get("IMPERSONATOR_INSTANCE") or BASE_DIR / "insta
 
 class ConfigError(RuntimeError):
     """The environment does not describe a runnable configuration."""
+
+
+# The published keys of development and the tests: production refuses them by value (below).
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-never-use-in-production"  # noqa: S105
+DEVELOPMENT_AUDIT_KEY = "development-only-audit-key-never-use-in-production"
+TESTING_SECRET_KEY = "testing-secret-key"  # noqa: S105  (tests only)
+TESTING_AUDIT_KEY = "testing-audit-key"
+PUBLISHED_KEYS = frozenset(
+    {DEVELOPMENT_SECRET_KEY, DEVELOPMENT_AUDIT_KEY, TESTING_SECRET_KEY, TESTING_AUDIT_KEY}
+)
+# A production key shorter than this is guessable offline from one signed cookie or audit row.
+MIN_PRODUCTION_KEY_CHARS = 32
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
@@ -55,6 +68,36 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+# Request rate settings (services/rate_limits.py): "<count>/<period>", the period a second, minute,
+# hour or day with an optional number ("30/10minutes"); several joined by ";"; "off" for none.
+RATE_LIMIT_SETTINGS = (
+    "SEARCH_RATE_LIMIT",
+    "IMPERSONATION_RATE_LIMIT",
+    "REDEEM_RATE_LIMIT",
+    "SIGN_IN_RATE_LIMIT",
+)
+_RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_RATE = re.compile(r"([0-9]+)\s*(?:/|per)\s*([0-9]*)\s*(second|minute|hour|day)s?")
+
+
+def rate_limit_tiers(name: str, text: str | None) -> tuple[tuple[int, int], ...]:
+    """A rate setting as (requests, window seconds) tiers, e.g. "60/minute;600/hour" gives
+    ((60, 60), (600, 3600)); "off" gives none. A malformed one is a ConfigError naming `name`."""
+    if text is None or text.strip().lower() == "off":
+        return ()
+    tiers = []
+    for part in text.split(";"):
+        match = _RATE.fullmatch(part.strip().lower())
+        if match is None or int(match[1]) < 1 or int(match[2] or 1) < 1:
+            raise ConfigError(
+                f'{name} must look like "60/minute", "60/minute;600/hour" or "off", not {text!r}'
+            )
+        tiers.append((int(match[1]), int(match[2] or 1) * _RATE_PERIODS[match[3]]))
+    if len({seconds for _, seconds in tiers}) != len(tiers):
+        raise ConfigError(f"{name} names the same period twice: {text!r}")
+    return tuple(tiers)
+
+
 class Config:
     """Settings shared by every environment; each one is documented in the README."""
 
@@ -70,13 +113,17 @@ class Config:
     PUBLIC_PORT = env_int("PUBLIC_PORT", 0)
     # Hosts answered with a redirect to the console instead of 404 (development: what a newcomer types).
     REDIRECT_TO_CONSOLE_HOSTS: tuple[str, ...] = ()
-    # Number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
+    # Number of reverse proxies in front of the app whose X-Forwarded-* headers (and X-Request-Id) are
+    # trusted.
     TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
     # Cookies (DESIGN I8): HttpOnly, SameSite, Secure outside development, no remember-me.
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    # There is no remember-me; should Flask-Login ever set its cookie, it never travels in clear.
+    REMEMBER_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
     SECURITY_HSTS = env_bool("SECURITY_HSTS", True)
 
     # Request bodies are capped (DESIGN I11).
@@ -130,12 +177,30 @@ class Config:
     # More impersonations started by one staff member within an hour than this raises an alert.
     ALERT_IMPERSONATIONS_PER_HOUR = env_int("ALERT_IMPERSONATIONS_PER_HOUR", 10)
 
+    # Request rates (the format: RATE_LIMIT_SETTINGS above), counted in the database so they hold
+    # across processes and machines. Far above what a person does: a refusal should only meet a script.
+    # Searches and customer-user pages opened, per staff member (enumeration).
+    SEARCH_RATE_LIMIT = env_str("SEARCH_RATE_LIMIT", "60/minute;600/hour")
+    # Impersonation requests (the user page's form, TOTP and access code included), per staff member.
+    IMPERSONATION_RATE_LIMIT = env_str("IMPERSONATION_RATE_LIMIT", "10/minute;60/hour")
+    # Token redemptions on tenant domains, per client address (agents behind one office NAT share it).
+    REDEEM_RATE_LIMIT = env_str("REDEEM_RATE_LIMIT", "60/minute")
+    # Sign-in POSTs, successes included, per client address: the console's password, code and
+    # enrolment steps together; a tenant's customer sign-in per tenant.
+    SIGN_IN_RATE_LIMIT = env_str("SIGN_IN_RATE_LIMIT", "60/minute")
+
     # The outbox (DESIGN I10): retries with exponential backoff and jitter, then `failed`.
     OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 30)
     OUTBOX_RETRY_MAX_SECONDS = env_int("OUTBOX_RETRY_MAX_SECONDS", 3600)
     OUTBOX_GIVE_UP_HOURS = env_int("OUTBOX_GIVE_UP_HOURS", 24)
     OUTBOX_POLL_SECONDS = env_int("OUTBOX_POLL_SECONDS", 2)
+    # How often each outbox worker sweeps: sessions past their end and lapsed tokens end on record.
+    SWEEP_SECONDS = env_int("SWEEP_SECONDS", 30)
     DELIVERY_TIMEOUT_SECONDS = env_int("DELIVERY_TIMEOUT_SECONDS", 10)
+    # /readyz fails ("outbox") when more messages than this are due and unsent, or the longest-overdue
+    # one has waited longer than this: the workers are stopped or cannot keep up. 0 turns a check off.
+    READY_MAX_OUTBOX_BACKLOG = env_int("READY_MAX_OUTBOX_BACKLOG", 1000)
+    READY_MAX_OUTBOX_AGE_SECONDS = env_int("READY_MAX_OUTBOX_AGE_SECONDS", 300)
 
     # Mail: `smtp` in production; `file` writes each message to MAIL_DIR and logs one line.
     MAIL_BACKEND = env_str("MAIL_BACKEND", "smtp")
@@ -185,13 +250,19 @@ class Config:
             raise ConfigError("SECURITY_CONTACT must be one line of at most 200 characters")
         if cls.AUDIT_HMAC_KEY and cls.AUDIT_HMAC_KEY == cls.SECRET_KEY:
             raise ConfigError("AUDIT_HMAC_KEY must differ from SECRET_KEY")
+        for name in RATE_LIMIT_SETTINGS:
+            rate_limit_tiers(name, getattr(cls, name))
+        if cls.READY_MAX_OUTBOX_BACKLOG < 0 or cls.READY_MAX_OUTBOX_AGE_SECONDS < 0:
+            raise ConfigError(
+                "READY_MAX_OUTBOX_BACKLOG and READY_MAX_OUTBOX_AGE_SECONDS must be 0 (off) or more"
+            )
 
 
 class DevelopmentConfig(Config):
     """`make run`: SQLite in instance/, plain HTTP on 127.0.0.1:5000, a fixed development key."""
 
     ENV_NAME = "development"
-    SECRET_KEY = env_str("SECRET_KEY", "development-only-secret-key-never-use-in-production")
+    SECRET_KEY = env_str("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
     SQLALCHEMY_DATABASE_URI = env_str("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'impersonator.sqlite3'}")
     PUBLIC_SCHEME = env_str("PUBLIC_SCHEME", "http")
     PUBLIC_PORT = env_int("PUBLIC_PORT", 5000)
@@ -199,7 +270,7 @@ class DevelopmentConfig(Config):
     REDIRECT_TO_CONSOLE_HOSTS = ("127.0.0.1", "localhost")
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
     SECURITY_HSTS = env_bool("SECURITY_HSTS", False)
-    AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY", "development-only-audit-key-never-use-in-production")
+    AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY", DEVELOPMENT_AUDIT_KEY)
     MAIL_BACKEND = env_str("MAIL_BACKEND", "file")
     WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", True)
 
@@ -209,16 +280,18 @@ class TestingConfig(DevelopmentConfig):
 
     ENV_NAME = "testing"
     TESTING = True
-    SECRET_KEY = "testing-secret-key"  # noqa: S105  (tests only)
+    SECRET_KEY = TESTING_SECRET_KEY
     SQLALCHEMY_DATABASE_URI = env_str("TEST_DATABASE_URL", "sqlite://")
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # noqa: S105  (a method name, tests only)
     PUBLIC_PORT = 0
     REDIRECT_TO_CONSOLE_HOSTS = ()  # tests that want the redirect turn it on
-    AUDIT_HMAC_KEY = "testing-audit-key"
+    AUDIT_HMAC_KEY = TESTING_AUDIT_KEY
     MAIL_BACKEND = "file"
     MAIL_DIR = env_str("TEST_MAIL_DIR", str(INSTANCE_DIR / "test-mail"))
     # The tests' webhook receivers listen on 127.0.0.1; the SSRF tests turn this off.
     WEBHOOK_ALLOW_PRIVATE_URLS = True
+    # Frozen test clocks put a whole test in one window: tests/web/test_rate_limits.py turns them on.
+    SEARCH_RATE_LIMIT = IMPERSONATION_RATE_LIMIT = REDEEM_RATE_LIMIT = SIGN_IN_RATE_LIMIT = "off"
 
 
 class ProductionConfig(Config):
@@ -239,6 +312,34 @@ class ProductionConfig(Config):
             raise ConfigError(
                 f"Production needs {' and '.join(missing)} in the environment; refusing to start."
             )
+        insecure = cls.insecure_settings()
+        if insecure:
+            # One line, every reason: the operator fixes them all in one go.
+            raise ConfigError(f"Production refuses insecure settings: {'; '.join(insecure)}.")
+
+    @classmethod
+    def insecure_settings(cls) -> list[str]:
+        """Why this configuration would run insecurely, one short reason each (empty: it would not)."""
+        reasons = []
+        for name, key in (("SECRET_KEY", cls.SECRET_KEY), ("AUDIT_HMAC_KEY", cls.AUDIT_HMAC_KEY)):
+            if key in PUBLISHED_KEYS:
+                reasons.append(f"{name} is a published development or test key")
+            elif len(key) < MIN_PRODUCTION_KEY_CHARS:
+                reasons.append(f"{name} is shorter than {MIN_PRODUCTION_KEY_CHARS} characters")
+        backend = cls.SQLALCHEMY_DATABASE_URI.split(":", 1)[0].split("+", 1)[0].strip().lower()
+        if backend != "postgresql":
+            # SQLite is one machine's file: several web and worker processes need PostgreSQL (DESIGN §8).
+            reasons.append(
+                f"DATABASE_URL is {'SQLite' if backend == 'sqlite' else backend or 'not a URL'}, "
+                "not PostgreSQL (postgresql+psycopg://…)"
+            )
+        for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+            if not getattr(cls, name):
+                reasons.append(f"{name} is off (cookies would travel in clear)")
+        if cls.PUBLIC_SCHEME != "https":
+            # The console's handoff posts one-time tokens to the tenant domain over this scheme.
+            reasons.append("PUBLIC_SCHEME is http (tokens would travel in clear)")
+        return reasons
 
 
 CONFIGS: dict[str, type[Config]] = {

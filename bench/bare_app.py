@@ -11,8 +11,12 @@ A user rung is the floor of any page that reads the database once: BEGIN, the SE
 ROLLBACK when the session is removed at teardown, as the ORM does in the product. It reads the
 product's `tenant_user` table in the databases bench/web_bench.py creates and seeds.
 
-Served exactly like the product (`gunicorn bench.bare_app:app`, same workers, same wrk settings), so
-every product figure in `bench/web_bench.py` is a ratio against what this machine can do at all.
+Served like the product (`gunicorn bench.bare_app:app` with the same gunicorn.conf.py, workers and wrk
+settings, without max_requests recycling), so every product figure in `bench/web_bench.py` is a ratio
+against what this machine can do at all. web_bench uses the PostgreSQL rung only (production refuses
+SQLite); the SQLite one stays for trying the ladder by hand.
+`python -m bench.bare_app --in-process N PATH…` prints, as JSON, each path's in-process ms per request
+(N test-client requests after 3 warm ones), with the same environment.
 Environment, set by web_bench: BARE_SECRET_KEY (signs the session cookie; `session_cookie` mints
 the one the bench sends), and per database BARE_SQLITE_URL / BARE_POSTGRESQL_URL with
 BARE_SQLITE_USER_ID / BARE_POSTGRESQL_USER_ID (an existing user). A database without a URL is not
@@ -21,8 +25,11 @@ configured and its rung answers 404; without any, Flask-SQLAlchemy is not set up
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+import sys
+import time
 
 from flask import Flask, abort, render_template, session
 from flask_sqlalchemy import SQLAlchemy
@@ -156,3 +163,26 @@ def user(database: str) -> str:
     return render_template(
         PAGE, title="Customer", links=LINKS, who=who, name=account.name, email=account.email
     )
+
+
+def in_process_ms(paths: list[str], requests: int) -> dict[str, float]:
+    """Each path's wall time per request through the test client (no HTTP server), in ms."""
+    client = app.test_client(use_cookies=False)
+    headers = {"Cookie": session_cookie(app.secret_key)}
+    measured = {}
+    for path in paths:
+        for _ in range(3):
+            client.get(path, headers=headers)
+        started = time.perf_counter()
+        for _ in range(requests):
+            response = client.get(path, headers=headers)
+            if response.status_code != 200:
+                raise SystemExit(f"GET {path}: {response.status_code}")
+        measured[path] = (time.perf_counter() - started) * 1000 / requests
+    return measured
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 4 or sys.argv[1] != "--in-process":
+        raise SystemExit("usage: python -m bench.bare_app --in-process N PATH...")
+    print(json.dumps(in_process_ms(sys.argv[3:], int(sys.argv[2]))))

@@ -19,9 +19,10 @@ from config import (
 from impersonator import ROOT, create_app
 
 COMPLETE = {
-    "SECRET_KEY": "a production secret key",
-    "SQLALCHEMY_DATABASE_URI": "sqlite://",
-    "AUDIT_HMAC_KEY": "a production audit key",
+    "SECRET_KEY": "a production secret key, long enough",
+    # Never connected to: the factory does no I/O, and the page built below reads no database.
+    "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://impersonator@db.invalid/impersonator",
+    "AUDIT_HMAC_KEY": "a production audit key, also long enough",
 }
 
 

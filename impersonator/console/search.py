@@ -9,12 +9,19 @@ from impersonator.console.access import requires
 from impersonator.services.errors import InvalidInput
 from impersonator.services.search.users import MAX_QUERY_CHARS, MIN_SUBSTRING_CHARS, search_users
 from impersonator.services.staff.roles import Permission
+from impersonator.web_limits import Subject, rate_limited, signed_in_staff
 
 bp = Blueprint("search", __name__)
 
 
+def searcher() -> Subject | None:
+    """Each search counts against its staff member (enumeration); the empty search page shows nobody."""
+    return signed_in_staff() if request.args.get("q") else None
+
+
 @bp.get("/search")
 @requires(Permission.SEARCH)
+@rate_limited("search", searcher)
 def index():
     limits = {"max_chars": MAX_QUERY_CHARS, "min_substring": MIN_SUBSTRING_CHARS}
     try:

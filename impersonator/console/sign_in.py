@@ -21,6 +21,7 @@ from impersonator.console.forms import SignInForm, TotpForm
 from impersonator.services.errors import DomainError
 from impersonator.services.staff import sign_in, totp
 from impersonator.web import client_ip, public, refusal_headers, safe_next, user_agent
+from impersonator.web_limits import rate_limited, this_address
 
 bp = Blueprint("sign_in", __name__)
 
@@ -46,6 +47,7 @@ def form():
 
 @bp.post("/sign-in")
 @public
+@rate_limited("sign_in", this_address)
 def submit():
     form = SignInForm()
     if not form.validate_on_submit():
@@ -60,6 +62,7 @@ def submit():
 
 @bp.route("/sign-in/code", methods=["GET", "POST"])
 @public
+@rate_limited("sign_in", this_address, methods={"POST"})
 def code():
     staff = _pending_staff()
     if staff is None:
@@ -82,6 +85,7 @@ def code():
 
 @bp.route("/sign-in/enrol", methods=["GET", "POST"])
 @public
+@rate_limited("sign_in", this_address, methods={"POST"})
 def enrol():
     staff = _pending_staff()
     if staff is None:

@@ -12,18 +12,21 @@ from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import lifecycle, policy
 from impersonator.services.staff.roles import Permission, allows
 from impersonator.web import client_ip, refusal_headers, user_agent
+from impersonator.web_limits import rate_limited, signed_in_staff
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
 
 @bp.get("/<int:user_id>")
 @requires(Permission.SEARCH)
+@rate_limited("search", signed_in_staff)  # opening user after user by id is a search too
 def show(user_id: int):
     return _user_page(user_id, ImpersonateForm())
 
 
 @bp.post("/<int:user_id>/impersonate")
 @requires(Permission.IMPERSONATE_READ_ONLY)
+@rate_limited("impersonation_request", signed_in_staff)
 def impersonate(user_id: int):
     form = ImpersonateForm()
     if not form.validate_on_submit():

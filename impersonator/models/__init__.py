@@ -12,7 +12,7 @@ from impersonator.models.outbox import (
 )
 from impersonator.models.staff import ROLES, AuthzDenial, Staff, StaffInvite, StaffSession, StaffSignInStep
 from impersonator.models.tenant import ACCESS_POLICIES, Tenant, TenantDomain, User
-from impersonator.models.throttle import FailedAttempt, Lockout
+from impersonator.models.throttle import FailedAttempt, Lockout, RateCount
 from impersonator.models.workspace import AnalyticsEvent, Notification, Project
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "Notification",
     "OutboxMessage",
     "Project",
+    "RateCount",
     "Setting",
     "Staff",
     "StaffInvite",

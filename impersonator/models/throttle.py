@@ -1,10 +1,10 @@
-"""Failed attempts and the locks they cause (DESIGN I6)."""
+"""Failed attempts and the locks they cause (DESIGN I6); request counts per window."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from impersonator.extensions import db
@@ -34,3 +34,16 @@ class Lockout(db.Model):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RateCount(db.Model):
+    """Requests counted against a key (a limit's tier and a staff member or client address) in its
+    current fixed window, which ends at `window_end`. One row per key: the first request of a new
+    window resets it in the same upsert, so only keys that stop coming leave a row behind, and those
+    are swept (services/rate_limits.py)."""
+
+    __tablename__ = "rate_count"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    count: Mapped[int] = mapped_column(Integer)

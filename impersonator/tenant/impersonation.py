@@ -12,6 +12,7 @@ from impersonator.services.impersonation import lifecycle, redemption
 from impersonator.services.links import console_url
 from impersonator.tenant.ghost import current_impersonation, start_ghost_session
 from impersonator.web import client_ip, error_page, public, user_agent
+from impersonator.web_limits import rate_limited, this_address
 
 bp = Blueprint("impersonation", __name__, url_prefix="/impersonation")
 
@@ -43,6 +44,7 @@ def _cancel_token_in_address() -> None:
 @bp.post("/redeem")
 @public
 @csrf.exempt  # the token is the credential; it arrives in a cross-site form POST (DESIGN I11)
+@rate_limited("redeem", this_address)  # before the token is read: a limited post never burns it
 def redeem():
     if "token" in request.args:
         _cancel_token_in_address()

@@ -12,6 +12,7 @@ from impersonator.tenant.access import start_customer_session
 from impersonator.tenant.forms import CustomerSignInForm
 from impersonator.tenant.ghost import not_for_impersonators
 from impersonator.web import client_ip, public, refusal_headers
+from impersonator.web_limits import rate_limited, this_address
 
 bp = Blueprint("customer_sign_in", __name__)
 
@@ -26,6 +27,7 @@ def form():
 
 @bp.post("/sign-in")
 @public
+@rate_limited("sign_in", this_address)
 def submit():
     form = CustomerSignInForm()
     if not form.validate_on_submit():

@@ -72,8 +72,16 @@ def launch(instance: Path) -> Launched:
     env = {k: v for k, v in os.environ.items() if k not in ours}
     env["IMPERSONATOR_ENV"] = "development"  # what the Makefile exports
     port = free_port()
+    arguments = ["dev", "--port", str(port), "--instance", str(instance)]
+    return start_launcher(arguments, env, port, instance, READY_LINE)
+
+
+def start_launcher(
+    arguments: list[str], env: dict[str, str], port: int, instance: Path, ready_line: str
+) -> Launched:
+    """Start `scripts/launch.py <arguments>` and wait until it prints `ready_line` (fail if it does not)."""
     process = subprocess.Popen(
-        [sys.executable, str(LAUNCHER), "dev", "--port", str(port), "--instance", str(instance)],
+        [sys.executable, str(LAUNCHER), *arguments],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -87,14 +95,14 @@ def launch(instance: Path) -> Launched:
     def read() -> None:
         for line in process.stdout:
             launched.lines.append(line)
-            if READY_LINE in line:
+            if ready_line in line:
                 ready.set()
         ready.set()
 
     threading.Thread(target=read, daemon=True).start()
     if not ready.wait(START_TIMEOUT_SECONDS) or process.poll() is not None:
         launched.stop()
-        pytest.fail(f"`launch.py dev` did not start:\n{launched.output[-4000:]}", pytrace=False)
+        pytest.fail(f"`launch.py {arguments[0]}` did not start:\n{launched.output[-4000:]}", pytrace=False)
     time.sleep(0.3)  # the rest of the first-clicks block
     return launched
 

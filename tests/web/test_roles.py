@@ -32,6 +32,9 @@ PUBLIC_ENDPOINTS = {
     "staff_invites.open_link",
     "staff_invites.submit",
     "staff_invites.token_in_address",
+    # Probes of load balancers and orchestrators: one word of state, nothing else (tests/web/test_health.py).
+    "health.healthz",
+    "health.readyz",
 }
 PUBLIC_TENANT_ENDPOINTS = {
     "static",
