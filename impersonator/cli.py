@@ -15,6 +15,7 @@ from impersonator.services import demo
 from impersonator.services.admin import settings, switches
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
+from impersonator.services.impersonation import sweep
 from impersonator.services.staff import accounts as staff_admin
 from impersonator.services.staff import invites, totp
 
@@ -177,7 +178,7 @@ def demo_codes() -> None:
 
 @click.group(cls=AppGroup)
 def impersonation() -> None:
-    """The global impersonation switch (the admin page comes with the security-team issue)."""
+    """The global impersonation switch, and the sweep of overdue impersonations."""
 
 
 @impersonation.command("status")
@@ -202,3 +203,11 @@ def impersonation_disable() -> None:
         if changed
         else "Impersonation was already off."
     )
+
+
+@impersonation.command("sweep")
+def impersonation_sweep() -> None:
+    """End sessions past their end and record lapsed tokens now (every outbox worker also does this
+    every SWEEP_SECONDS)."""
+    swept = sweep.sweep(clock.now())
+    click.echo(f"sessions ended: {swept.sessions_ended}, tokens lapsed: {swept.tokens_lapsed}")

@@ -103,7 +103,7 @@ def outbox_work(once: bool) -> None:
         signal.signal(signum, lambda _signum, _frame: stop.set())
     poll_seconds = current_app.config["OUTBOX_POLL_SECONDS"]
     click.echo(f"outbox worker started (polling every {poll_seconds} s)")
-    worker.run(stop, poll_seconds=poll_seconds)
+    worker.run(stop, poll_seconds=poll_seconds, sweep_seconds=current_app.config["SWEEP_SECONDS"])
 
 
 @outbox_group.command("status")

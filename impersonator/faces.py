@@ -9,6 +9,7 @@ cookie minted on one host fails its signature check on any other, whatever name 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Iterable
 
@@ -18,8 +19,11 @@ from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.utils import redirect
 
-from impersonator.logs import REQUEST_ID_KEY
+from impersonator.logs import CURRENT_REQUEST_ID, REQUEST_ID_KEY
 from impersonator.services.keys import derived_key
+
+# What a proxy's X-Request-Id may look like to be taken as this request's id (it goes into logs).
+REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -46,15 +50,30 @@ class HostDispatcher:
         *,
         redirect_hosts: Iterable[str] = (),
         console_home: str = "",
+        trust_request_id: bool = False,
     ) -> None:
         self.console_host = console_host.lower()
         self.console = console
         self.tenant = tenant
         self.redirect_hosts = frozenset(host.lower() for host in redirect_hosts)
         self.console_home = console_home
+        self.trust_request_id = trust_request_id
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        rid = environ[REQUEST_ID_KEY] = secrets.token_hex(8)
+        rid = environ[REQUEST_ID_KEY] = self.request_id_of(environ)
+        bound = CURRENT_REQUEST_ID.set(rid)
+        try:
+            return self.dispatch(environ, start_response, rid)
+        finally:
+            CURRENT_REQUEST_ID.reset(bound)
+
+    def request_id_of(self, environ: dict) -> str:
+        """The id a trusted proxy gave the request (X-Request-Id), when it is a plain token; else a
+        new one. Behind no trusted proxy, a client's header is ignored: it could forge another's."""
+        offered = environ.get("HTTP_X_REQUEST_ID", "") if self.trust_request_id else ""
+        return offered if REQUEST_ID_SHAPE.fullmatch(offered) else secrets.token_hex(8)
+
+    def dispatch(self, environ: dict, start_response: Callable, rid: str) -> Iterable[bytes]:
 
         def start_with_id(status: str, headers: list, exc_info=None):
             headers.append(("X-Request-Id", rid))

@@ -6,16 +6,21 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from flask import has_request_context, request
 
-# The WSGI environ key of the request's id (set by faces.HostDispatcher for both faces).
+# The WSGI environ key of the request's id (set by faces.HostDispatcher for both faces), and the
+# same id for code that must not read the request (services: the audit trail records it).
 REQUEST_ID_KEY = "impersonator.request_id"
+CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("impersonator_request_id", default=None)
 
 
 def request_id() -> str | None:
     """This request's id, or None outside a request."""
+    if rid := CURRENT_REQUEST_ID.get():
+        return rid
     return request.environ.get(REQUEST_ID_KEY) if has_request_context() else None
 
 

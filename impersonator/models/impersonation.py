@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from impersonator.clock import now
@@ -25,6 +25,7 @@ END_REASONS = (
     "policy_changed",
     "wrong_tenant",
     "token_exposed",
+    "token_expired",  # never redeemed; recorded by the sweep once the token could no longer be used
 )
 
 
@@ -36,6 +37,13 @@ class Impersonation(db.Model):
     __table_args__ = (
         Index("ix_impersonation_staff_issued", "staff_id", "issued_at"),
         Index("ix_impersonation_user_issued", "user_id", "issued_at"),
+        # Only the impersonations not ended yet: what the sweep reads every half minute.
+        Index(
+            "ix_impersonation_open",
+            "id",
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -72,10 +80,10 @@ class Impersonation(db.Model):
 
     def state(self, at: datetime) -> str:
         """issued | expired_unredeemed | active | ended (DESIGN §3)."""
+        if self.redeemed_at is None and (self.ended_at is None or self.end_reason == "token_expired"):
+            return "issued" if self.ended_at is None and at < self.token_expires_at else "expired_unredeemed"
         if self.ended_at is not None:
             return "ended"
-        if self.redeemed_at is None:
-            return "issued" if at < self.token_expires_at else "expired_unredeemed"
         return "active" if self.expires_at is not None and at < self.expires_at else "ended"
 
 

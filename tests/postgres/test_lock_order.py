@@ -17,16 +17,26 @@ import pytest
 from sqlalchemy import func, select
 
 from impersonator.extensions import db
-from impersonator.models import AccessCode, AuditEvent, FailedAttempt, Staff, Tenant, TenantDomain, User
+from impersonator.models import (
+    AccessCode,
+    AuditEvent,
+    FailedAttempt,
+    Impersonation,
+    Staff,
+    Tenant,
+    TenantDomain,
+    User,
+)
 from impersonator.services import secret_box, throttle
 from impersonator.services.audit import Actor
 from impersonator.services.consent import access_codes
 from impersonator.services.errors import DomainError
-from impersonator.services.impersonation import lifecycle
+from impersonator.services.impersonation import lifecycle, sweep
 from impersonator.services.passwords import hash_password
 from impersonator.services.staff import sign_in, totp
 from impersonator.services.staff.accounts import create_staff
 from tests.conftest import postgresql_only
+from tests.support.ghost_rows import ghost_session
 
 ROUNDS = 25
 WAIT = 60  # seconds a thread waits for the other at the barrier (a broken barrier fails the test)
@@ -231,3 +241,48 @@ def test_a_request_with_the_code_and_one_with_a_wrong_code_at_once(app, people, 
     assert found["impersonation.requested"] == ROUNDS
     assert found["impersonation.denied"] == ROUNDS
     assert failures(app, access_codes.failure_key(alice)) == ROUNDS
+
+
+@postgresql_only
+def test_sweepers_on_two_machines_and_the_guard_end_each_session_once(app, people, start):
+    """Sessions left open and tokens never used, swept by two workers while the ghost guard ends one
+    of the same sessions: every impersonation is ended and audited exactly once."""
+    late = start + timedelta(hours=2)
+    with app.app_context():
+        alice = db.session.get(User, people["alice"])
+        left_open = [
+            ghost_session(people["right"], alice, start, expires_at=start + timedelta(minutes=15)).id
+            for _ in range(60)
+        ]
+        never_used = [
+            ghost_session(people["wrong"], alice, start, redeemed_at=None, expires_at=None).id
+            for _ in range(60)
+        ]
+
+    said = in_parallel(
+        app,
+        partial(sweep_now, late),
+        partial(sweep_now, late),
+        partial(guard_ends, left_open[30], late),
+    )
+
+    assert all(not answer.startswith("error") for answer in said), said
+    found = actions(app)
+    assert found["impersonation.ended"] == len(left_open)
+    assert found["impersonation.token_expired"] == len(never_used)
+    with app.app_context():
+        ended = db.session.scalar(
+            select(func.count()).select_from(Impersonation).where(Impersonation.ended_at.is_not(None))
+        )
+    assert ended == len(left_open) + len(never_used)
+
+
+def sweep_now(now: datetime) -> str:
+    return str(sweep.sweep(now))
+
+
+def guard_ends(impersonation_id: int, now: datetime) -> str:
+    ended = lifecycle.end(
+        impersonation_id, reason="expired", actor=Actor.system("ghost-guard"), ip=None, now=now
+    )
+    return f"guard ended: {ended}"

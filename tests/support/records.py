@@ -17,23 +17,28 @@ def audit_actions(app) -> list[tuple[str, str]]:
 
 
 def audit_events(app, action: str) -> list[dict]:
-    """The events of one action, with their details decoded."""
+    """The events of one action, with their details decoded; the request id the audit service adds
+    to the details of an event written during a request is given apart, as `request_id`."""
     with app.app_context():
         rows = db.session.scalars(
             db.select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
         )
-        return [
-            {
-                "actor_type": e.actor_type,
-                "actor_id": e.actor_id,
-                "actor_label": e.actor_label,
-                "outcome": e.outcome,
-                "target_id": e.target_id,
-                "ip": e.ip,
-                "details": json.loads(e.details),
-            }
-            for e in rows
-        ]
+        events = []
+        for e in rows:
+            details = json.loads(e.details)
+            events.append(
+                {
+                    "actor_type": e.actor_type,
+                    "actor_id": e.actor_id,
+                    "actor_label": e.actor_label,
+                    "outcome": e.outcome,
+                    "target_id": e.target_id,
+                    "ip": e.ip,
+                    "request_id": details.pop("request_id", None),
+                    "details": details,
+                }
+            )
+        return events
 
 
 def staff_row(app, staff_id: int) -> Staff:

@@ -28,7 +28,7 @@ LONG_REST = 30.0  # seconds: far longer than any test waits, so a stop that wait
 def start_worker(app, stop: threading.Event) -> threading.Thread:
     def loop() -> None:
         with app.app_context():
-            worker.run(stop, poll_seconds=LONG_REST)
+            worker.run(stop, poll_seconds=LONG_REST, sweep_seconds=LONG_REST)
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()

@@ -29,6 +29,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 from impersonator.extensions import db
+from impersonator.logs import request_id
 from impersonator.models import AuditEvent, AuditHead, Staff, User
 from impersonator.services.audit import chain
 from impersonator.services.audit.chain import Link
@@ -84,6 +85,8 @@ def record(
     """Add one event to the trail in the current transaction: it becomes the chain's next link when
     the transaction commits. Its `seq` and `hash` are set then; until then they are None."""
     details = details or {}
+    if (rid := request_id()) and "request_id" not in details:
+        details = {**details, "request_id": rid}  # so support can go from an error page to the trail
     if impersonation_id is None and isinstance(details.get("impersonation_id"), int):
         impersonation_id = details["impersonation_id"]
     event = AuditEvent(

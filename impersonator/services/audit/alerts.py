@@ -64,6 +64,10 @@ def started_since_params(now: datetime) -> dict[str, datetime]:
     return {"started_after": hour_ago, "started_issued_after": hour_ago - timedelta(seconds=120)}
 
 
+# The first call locks the gate for an hour; calls while it is locked neither count nor alert.
+ONCE_AN_HOUR = throttle.Limit(threshold=1, window=timedelta(hours=1), lock_for=timedelta(hours=1))
+
+
 def check_impersonation_rate(
     staff_id: int, actor: Actor, *, started_last_hour: int, now: datetime, ip: str | None
 ) -> None:
@@ -87,9 +91,6 @@ def check_impersonation_rate(
         details={"started_last_hour": started_last_hour, "limit": limit},
     )
 
-
-# The first call locks the gate for an hour; calls while it is locked neither count nor alert.
-ONCE_AN_HOUR = throttle.Limit(threshold=1, window=timedelta(hours=1), lock_for=timedelta(hours=1))
 
 # A burst of permission refusals: this many by one staff member within the window raise one alert,
 # then none for `lock_for` (refusals in that quiet time are not counted). Fixed, not configured: a

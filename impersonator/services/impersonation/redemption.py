@@ -270,8 +270,8 @@ CANCELLING_END_REASONS = frozenset({"wrong_tenant", "token_exposed"})
 
 def _why_not_redeemable(imp: Impersonation) -> str:
     """Why the conditional UPDATE found nothing to claim."""
-    if imp.redeemed_at is None and imp.ended_at is None:
-        return "expired"
+    if imp.redeemed_at is None and (imp.ended_at is None or imp.end_reason == "token_expired"):
+        return "expired"  # (the sweep records a lapsed token as ended, "token_expired")
     if imp.redeemed_at is None and imp.end_reason in CANCELLING_END_REASONS:
         return "cancelled"  # someone holds a token that went astray: an alert, like a replay
     if imp.redeemed_at is None:
