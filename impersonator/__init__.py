@@ -19,7 +19,12 @@ from impersonator.faces import HostBoundSessionInterface, HostDispatcher
 from impersonator.logs import configure_logging
 from impersonator.retries import RetryingFlask
 from impersonator.services import links
-from impersonator.web import register_error_handlers, register_security_headers
+from impersonator.web import (
+    register_error_handlers,
+    register_favicon,
+    register_security_headers,
+    register_session_teardown,
+)
 from impersonator.web_input import register_request_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +47,7 @@ def create_app(config: type[Config] | None = None) -> Flask:
         tenant=tenant,
         redirect_hosts=config.REDIRECT_TO_CONSOLE_HOSTS,
         console_home=console_home,
+        trust_request_id=config.TRUSTED_PROXY_COUNT > 0,
     )
     proxies = config.TRUSTED_PROXY_COUNT
     console.wsgi_app = (
@@ -75,7 +81,9 @@ def build_face(face: str, config: type[Config]) -> Flask:
     app.session_interface = HostBoundSessionInterface(face)
     register_request_rules(app)  # the request class and the id converter, before any route
     register_extensions(app, face)
+    register_session_teardown(app)  # after db.init_app, so that it runs before its teardown
     register_blueprints(app, face)
+    register_favicon(app)
     register_error_handlers(app)
     register_security_headers(app, referrer_policy="same-origin")
     register_template_globals(app, face)
@@ -96,6 +104,7 @@ def register_blueprints(app: Flask, face: str) -> None:
             access,
             admin_switches,
             audit_log,
+            health,
             home,
             impersonation_detail,
             impersonations,
@@ -112,6 +121,7 @@ def register_blueprints(app: Flask, face: str) -> None:
         # Every console request: the CSRF check (started with the extension), then who may see what.
         app.before_request(access.enforce_access)
         for module in (
+            health,
             sign_in,
             staff_invites,
             home,
@@ -162,19 +172,26 @@ def register_template_globals(app: Flask, face: str) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals["face"] = face
     if face == "console":
+        from impersonator.console import times
         from impersonator.console.access import can, navigation
+        from impersonator.services import wording
 
         app.jinja_env.globals["can"] = can
         app.jinja_env.globals["navigation"] = navigation
+        # Codes in people's words (services/wording.py), and times in one style (console/times.py).
+        app.jinja_env.globals["words"] = wording
+        app.jinja_env.globals["when"] = times.when
+        app.jinja_env.globals["zone_note"] = times.zone_note
         # The commands pages print, as they are typed where the console runs: in a `make run`
         # checkout the venv's own flask (config.py then picks development by itself).
         app.jinja_env.globals["flask_command"] = (
             ".venv/bin/flask" if app.config["ENV_NAME"] == "development" else "flask"
         )
     else:
-        from impersonator.tenant.ghost import current_impersonation
+        from impersonator.tenant.ghost import changes_off, current_impersonation
 
         app.jinja_env.globals["current_impersonation"] = current_impersonation
+        app.jinja_env.globals["changes_off"] = changes_off
         app.context_processor(lambda: {"tenant": g.get("tenant"), "now": clock.now()})
 
 

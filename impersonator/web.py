@@ -137,6 +137,24 @@ def _rollback() -> None:
         db.session.close()
 
 
+def register_session_teardown(app: Flask) -> None:
+    """End the request's session before Flask-SQLAlchemy's own teardown (teardowns run last-registered
+    first), swallowing a dead connection: the database dying as a request finishes made the rollback
+    in that teardown raise outside every error handler, and gunicorn sent a bare 500 for a page the
+    view had already built."""
+
+    @app.teardown_appcontext
+    def end_session(_error: BaseException | None) -> None:
+        try:
+            db.session.remove()
+        except SQLAlchemyError as failure:
+            app.logger.warning("ending the session failed: %s", database_problem(failure))
+            try:
+                db.session().invalidate()  # the pool replaces the connection
+            finally:
+                db.session.registry.clear()
+
+
 def register_error_handlers(app: Flask) -> None:
     """Friendly pages for every error; never a stack trace; failed transactions rolled back."""
 
@@ -189,6 +207,16 @@ def content_security_policy(*form_targets: str) -> str:
         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
         + " ".join(("form-action 'self'", *form_targets))
     )
+
+
+FAVICON = "favicon.ico"  # in static/, with favicon.svg that the pages link
+
+
+def register_favicon(app: Flask) -> None:
+    """Answer the browser's own request for /favicon.ico with the icon (never a 404, which a ghost's
+    request log would count as a refused attempt). It is served as a static file, so it goes the
+    static files' way on both faces: public, no tenant lookup, no ghost guard, cacheable."""
+    app.add_url_rule(f"/{FAVICON}", endpoint="static", defaults={"filename": FAVICON})
 
 
 def register_security_headers(app: Flask, *, referrer_policy: str) -> None:

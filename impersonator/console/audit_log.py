@@ -86,7 +86,7 @@ def _choices(now: datetime, filters: log.Filters | None) -> log.Choices:
     def lacks_chosen(choices: log.Choices) -> bool:
         if filters is None:
             return False
-        staff_ids, tenant_ids = {id_ for id_, _ in choices.staff}, {id_ for id_, _ in choices.tenants}
+        staff_ids, tenant_ids = {id_ for id_, *_ in choices.staff}, {id_ for id_, _ in choices.tenants}
         return (filters.staff_id is not None and filters.staff_id not in staff_ids) or (
             filters.tenant_id is not None and filters.tenant_id not in tenant_ids
         )

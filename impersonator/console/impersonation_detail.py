@@ -7,7 +7,6 @@ from flask import Blueprint, abort, render_template
 from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.services.impersonation import live_sessions
-from impersonator.services.impersonation.ghost import END_MESSAGES
 from impersonator.services.staff.roles import Permission
 
 bp = Blueprint("impersonation_detail", __name__, url_prefix="/audit/impersonations")
@@ -20,6 +19,4 @@ def show(impersonation_id: int):
         found = live_sessions.detail(impersonation_id)
     except live_sessions.ImpersonationNotFound:
         abort(404)
-    return render_template(
-        "console/audit/impersonation_detail.html", detail=found, end_messages=END_MESSAGES, now=clock.now()
-    )
+    return render_template("console/audit/impersonation_detail.html", detail=found, now=clock.now())

@@ -8,6 +8,7 @@ from flask_login import current_user
 from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.console.forms import ConfirmForm
+from impersonator.services import wording
 from impersonator.services.audit import Actor
 from impersonator.services.impersonation import lifecycle
 from impersonator.services.staff.roles import Permission
@@ -15,19 +16,8 @@ from impersonator.web import client_ip
 
 bp = Blueprint("impersonations", __name__, url_prefix="/impersonations")
 
-# How an impersonation ended, in the words of the staff member who made it.
-END_LABELS = {
-    "staff_ended": "ended by you",
-    "user_revoked": "ended by the customer",
-    "security_terminated": "terminated by the security team",
-    "expired": "time limit reached",
-    "switched_off": "impersonation switched off",
-    "staff_disabled": "your access was withdrawn",
-    "totp_reset": "your authenticator was reset",
-    "policy_changed": "the customer's access rules changed",
-    "wrong_tenant": "link used on the wrong site",
-    "token_exposed": "link cancelled: it was sent in a web address",
-}
+# How an impersonation ended, in the words of the staff member who made it (services/wording.py).
+END_LABELS = wording.for_audience(wording.END_REASONS, "staff")
 
 
 @bp.get("/mine")

@@ -8,9 +8,9 @@ from flask_login import current_user
 from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.console.audit_forms import TerminateForm
+from impersonator.services import wording
 from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import live_sessions
-from impersonator.services.impersonation.ghost import END_MESSAGES
 from impersonator.services.staff.roles import Permission
 from impersonator.web import client_ip
 
@@ -43,7 +43,7 @@ def terminate(impersonation_id: int):
     if done.ended:
         flash(f"Terminated {who}: their next request is refused.", "info")
     else:
-        why = END_MESSAGES.get(imp.end_reason or "", "It had run out.") if imp.ended_at else "It had run out."
+        why = wording.end_sentence((imp.end_reason if imp.ended_at else None) or "expired")
         flash(f"{who} had already ended, so nothing was changed. {why}", "info")
     return redirect(url_for("live_sessions.index"), code=303)
 

@@ -2,8 +2,9 @@
 
 Before every tenant request `guard` checks the ghost session on the server; read-only sessions are
 refused every change but *End*. After every ghost request `log_request` appends to the action
-trail. Product code asks `current_impersonation()` (also a template global) and protects a view
-with `@not_for_impersonators`, without touching the guard.
+trail. Product code asks `current_impersonation()` (also a template global, with `changes_off()`
+for drawing read-only forms disabled) and protects a view with `@not_for_impersonators`, without
+touching the guard.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ ALWAYS_ALLOWED = frozenset({"impersonation.end", "impersonation.redeem"})
 def current_impersonation() -> Ghost | None:
     """Who is impersonating the signed-in user on this request (mode, ends at), or None."""
     return g.get("impersonation")
+
+
+def changes_off() -> bool:
+    """For templates: is this a read-only ghost session? Its forms that would change the account are
+    then drawn disabled, with the reason; `guard` refuses their POSTs all the same."""
+    ghost = current_impersonation()
+    return ghost is not None and ghost.read_only
 
 
 def not_for_impersonators(view: Callable) -> Callable:

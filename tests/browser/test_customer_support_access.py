@@ -78,7 +78,7 @@ def test_customer_generates_a_code_support_uses_it_and_the_customer_revokes_the_
             agent.get_by_label("Authenticator code").fill(pyotp.TOTP(support.totp_secret).now())
             agent.get_by_role("button", name="Start impersonation").click()
             expect(agent).to_have_url(live_server.url(GLOBEX_HOST, "/"))
-            banner = agent.get_by_role("status", name="Impersonation in progress")
+            banner = agent.get_by_role("region", name="Impersonation in progress")
             expect(banner).to_contain_text(GINA_NAME)
             expect(banner).to_contain_text(support.name)
 
@@ -104,7 +104,7 @@ def test_customer_generates_a_code_support_uses_it_and_the_customer_revokes_the_
             # The ghost's next click is refused.
             agent.get_by_role("link", name="Projects").click()
             expect(agent.get_by_role("heading", name="Impersonation ended")).to_be_visible()
-            expect(agent.get_by_text("The customer ended this impersonation.")).to_be_visible()
+            expect(agent.get_by_text("Ended by the customer.")).to_be_visible()
             expect(agent.locator("#ghost-banner")).to_have_count(0)
 
             # The agent's console says who ended it.

@@ -34,9 +34,9 @@ def agent_enters_alices_account(ghost: Page, live_server: LiveServer, agent: Dem
     ghost.get_by_label("Authenticator code").fill(pyotp.TOTP(agent.totp_secret).now())
     ghost.get_by_role("button", name="Start impersonation").click()
     expect(ghost).to_have_url(live_server.url(ACME_HOST, "/"))
-    expect(ghost.get_by_role("status", name="Impersonation in progress")).to_contain_text(agent.name)
+    expect(ghost.get_by_role("region", name="Impersonation in progress")).to_contain_text(agent.name)
     ghost.get_by_role("link", name="Account").click()
-    expect(ghost.get_by_role("status", name="Impersonation in progress")).to_be_visible()
+    expect(ghost.get_by_role("region", name="Impersonation in progress")).to_be_visible()
 
 
 def test_security_officer_filters_opens_and_terminates_a_live_session(live_server, page, browser: Browser):
@@ -57,18 +57,18 @@ def test_security_officer_filters_opens_and_terminates_a_live_session(live_serve
             expect(page.get_by_role("heading", name="Audit log", level=1)).to_be_visible()
             expect(page.get_by_text("The audit chain has never been verified.")).to_be_visible()
             events = page.locator("table.audit-events")
-            expect(events).to_contain_text(officer.email)  # everyone's events, before filtering
-            page.get_by_label("Staff member").select_option(label=agent.email)
+            expect(events).to_contain_text(officer.name)  # everyone's events, by name, before filtering
+            page.get_by_label("Staff member").select_option(label=f"{agent.name} ({agent.email})")
             page.get_by_role("button", name="Filter").click()
             expect(page).to_have_url(re.compile(r"/audit/\?.*staff=\d+"))
             expect(page.get_by_label("Staff member")).to_have_value(str(imp.staff_id))
-            expect(events).not_to_contain_text(officer.email)
-            for action in ("staff.signed_in", "impersonation.requested", "impersonation.started"):
+            expect(events).not_to_contain_text(officer.name)
+            for action in ("Signed in", "Impersonation requested", "Impersonation started"):
                 expect(events.get_by_text(action, exact=True)).to_be_visible()
             page.screenshot(path=artifact_path("security-audit-log-filtered"), full_page=True)
 
             # The impersonation in full, with the ghost's request log.
-            started = events.get_by_role("row").filter(has_text="impersonation.started")
+            started = events.get_by_role("row").filter(has_text="Impersonation started")
             started.get_by_role("link", name=f"impersonation #{imp.id}").click()
             expect(page.get_by_role("heading", name=f"Impersonation #{imp.id}")).to_be_visible()
             expect(page.get_by_text(JUSTIFICATION)).to_be_visible()
@@ -93,13 +93,13 @@ def test_security_officer_filters_opens_and_terminates_a_live_session(live_serve
             # The ghost's very next click.
             ghost.get_by_role("link", name="Projects").click()
             expect(ghost.get_by_role("heading", name="Impersonation ended")).to_be_visible()
-            expect(ghost.get_by_text("The security team terminated this impersonation.")).to_be_visible()
+            expect(ghost.get_by_text("Terminated by the security team.")).to_be_visible()
             expect(ghost.locator("#ghost-banner")).to_have_count(0)
             ghost.screenshot(path=artifact_path("security-ghost-after-terminate"), full_page=True)
 
             # The detail page now says how it ended, and why.
             page.goto(live_server.url(CONSOLE_HOST, f"/audit/impersonations/{imp.id}"))
-            expect(page.get_by_text("The security team terminated this impersonation.")).to_be_visible()
+            expect(page.get_by_text("Terminated by the security team.")).to_be_visible()
             expect(page.get_by_text(REASON)).to_be_visible()
             expect(page.locator("table.ghost-requests")).to_contain_text("403")
     except BaseException:

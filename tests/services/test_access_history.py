@@ -127,9 +127,9 @@ def test_the_justification_is_hidden_when_the_tenant_says_so(app, tenants, clock
 @pytest.mark.parametrize(
     ("reason", "text"),
     [
-        ("staff_ended", "ended by support"),
+        ("staff_ended", "ended by the support agent"),
         ("user_revoked", "ended by you"),
-        ("security_terminated", "ended by the security team"),
+        ("security_terminated", "terminated by the security team"),
         ("expired", "time limit reached"),
         ("switched_off", "ended: support access was switched off"),
         ("staff_disabled", "ended: the support agent's access was withdrawn"),

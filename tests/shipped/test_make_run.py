@@ -270,7 +270,7 @@ def test_the_readme_clicks_in_chromium(product, page: Page):
     page.get_by_role("button", name="Start impersonation").click()
 
     expect(page).to_have_url(product.url(ACME_HOST))
-    banner = page.get_by_role("status", name="Impersonation in progress")
+    banner = page.get_by_role("region", name="Impersonation in progress")
     expect(banner).to_contain_text(ALICE_NAME)
     expect(banner).to_contain_text(DEMO_STAFF_NAMES["support"])
     page.screenshot(path=artifact_path("make-run-ghost-home"), full_page=True)

@@ -132,7 +132,7 @@ def test_revoke_now_ends_the_session_on_the_ghosts_very_next_request(app, custom
     assert "ended by you" in card and "Revoke now" not in card
     ended = ghost.get("/", base_url=ACME)
     assert ended.status_code == 403
-    assert ENDED_TITLE in ended.text and "The customer ended this impersonation." in ended.text
+    assert ENDED_TITLE in ended.text and "Ended by the customer." in ended.text
     [event] = audit_events(app, "impersonation.ended")
     assert (event["actor_type"], event["actor_id"]) == ("customer", alice_id)
     assert event["details"] == {"impersonation_id": imp.id, "reason": "user_revoked"}
@@ -156,7 +156,9 @@ def test_revoking_a_session_that_already_ended_says_so_and_changes_nothing(
     assert response.status_code == 303
     assert "This support session had already ended." in customer.get(HISTORY, base_url=ACME).text
     assert [e["details"]["reason"] for e in audit_events(app, "impersonation.ended")] == ["staff_ended"]
-    assert "ended by support" in text_of(session_card(customer.get(HISTORY, base_url=ACME).text, imp.id))
+    assert "ended by the support agent" in text_of(
+        session_card(customer.get(HISTORY, base_url=ACME).text, imp.id)
+    )
 
 
 def test_another_accounts_session_cannot_be_revoked(app, tenants, customer, member, clock, alice_id):
@@ -203,7 +205,7 @@ def test_sessions_are_listed_newest_first(app, customer, member, clock, alice_id
     page = customer.get(HISTORY, base_url=ACME).text
 
     assert page.index(f'id="session-{newer.id}-title"') < page.index(f'id="session-{older.id}-title"')
-    assert "ended by support" in text_of(session_card(page, older.id))
+    assert "ended by the support agent" in text_of(session_card(page, older.id))
     assert "in your account now" in text_of(session_card(page, newer.id))
 
 

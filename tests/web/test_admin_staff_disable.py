@@ -106,4 +106,4 @@ def test_i4_resetting_totp_ends_ghost_sessions_and_unredeemed_tokens_on_the_next
     customer = app.test_client()
     sign_in_as(customer, "alice@acme.example")
     history = html.unescape(customer.get(HISTORY, base_url=ACME).text)
-    assert "ended: the support agent's sign-in was reset" in history
+    assert "ended: the support agent's authenticator was reset" in history

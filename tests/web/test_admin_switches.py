@@ -132,7 +132,7 @@ def test_i4_the_kill_switch_ends_every_open_impersonation_audited(
     assert ended["details"]["reason"] == "switched_off" and ended["actor_type"] == "staff"
     page = ghost.get("/", base_url=ACME)
     assert page.status_code == 403
-    assert ENDED_TITLE in page.text and "Impersonation was switched off." in page.text
+    assert ENDED_TITLE in page.text and "Ended: support access was switched off." in page.text
     refused = redeem(other_browser, unused_token, host=GLOBEX)
     assert refused.status_code == 403
     assert "switched off for everyone" in refused.text
@@ -237,7 +237,7 @@ def test_i4_switching_a_tenant_off_ends_its_sessions_at_once_and_no_other(
     assert change["details"]["sessions_ended"] == 1
     page = ghost.get("/", base_url=ACME)
     assert page.status_code == 403
-    assert "The rules for this account changed" in page.text
+    assert "Ended: the customer&#39;s access rules changed." in page.text
 
 
 def test_i5_a_tenant_switched_off_refuses_new_requests(app, admin, client, agent, alice, clock, tenants):

@@ -185,7 +185,7 @@ def test_i4_the_session_ends_after_its_duration_audited_once(app, client, staff_
 
     for answer in (first, second):
         assert answer.status_code == 403
-        assert ENDED_TITLE in answer.text and "reached its time limit" in answer.text
+        assert ENDED_TITLE in answer.text and "Time limit reached." in answer.text
         assert BANNER not in answer.text
     assert ended_reasons(app) == ["expired"]
     assert the_impersonation(app).end_reason == "expired"
@@ -238,7 +238,7 @@ def test_i4_end_from_my_impersonations_ends_it_on_the_next_tenant_request(app, g
     assert response.status_code == 303
     page = ghost.get("/", base_url=ACME)
     assert page.status_code == 403
-    assert ENDED_TITLE in page.text and "The impersonation was ended." in page.text
+    assert ENDED_TITLE in page.text and "Ended by you." in page.text
     assert ended_reasons(app) == ["staff_ended"]
 
 
@@ -260,7 +260,7 @@ def test_i4_a_disabled_staff_members_ghost_session_ends_on_the_next_request(app,
     page = ghost.get("/", base_url=ACME)
 
     assert page.status_code == 403
-    assert ENDED_TITLE in page.text and "no longer allowed to impersonate" in page.text
+    assert ENDED_TITLE in page.text and "Ended: your access was withdrawn." in page.text
     assert ended_reasons(app) == ["staff_disabled"]
 
 

@@ -73,7 +73,7 @@ def test_i4_switched_off_ends_a_live_session_on_the_next_request(app, client, ru
     page = client.get("/", base_url=ACME)
 
     assert page.status_code == 403
-    assert ENDED_TITLE in page.text and "Impersonation was switched off." in page.text
+    assert ENDED_TITLE in page.text and "Ended: support access was switched off." in page.text
     assert the_impersonation(app).end_reason == "switched_off"
     assert [e["details"]["reason"] for e in audit_events(app, "impersonation.ended")] == ["switched_off"]
 

@@ -95,7 +95,7 @@ def test_terminate_ends_the_ghost_session_on_its_next_request(app, client, ghost
 
     assert next_click.status_code == 403
     assert "<h1>Impersonation ended</h1>" in next_click.text
-    assert "The security team terminated this impersonation." in next_click.text
+    assert "Terminated by the security team." in next_click.text
     assert 'id="ghost-banner"' not in next_click.text
     assert ghost.get("/", base_url=ACME).headers["Location"].startswith("/sign-in")  # and the cookie is gone
 
@@ -110,7 +110,7 @@ def test_terminating_what_has_already_ended_changes_nothing(app, client, ghost, 
     followed = client.get("/audit/live", base_url=CONSOLE)
     assert flashes(followed) == [
         "Support Person's impersonation of Alice had already ended, so nothing was changed. "
-        "The security team terminated this impersonation."
+        "Terminated by the security team."
     ]
     assert len(audit_events(app, "impersonation.ended")) == 1
     assert the_impersonation(app).end_note == REASON
@@ -123,7 +123,7 @@ def test_terminating_a_session_that_ran_out_changes_nothing(app, client, ghost, 
 
     assert response.status_code == 303
     assert (
-        "had already ended, so nothing was changed. It had run out."
+        "had already ended, so nothing was changed. Time limit reached."
         in client.get("/audit/live", base_url=CONSOLE).text
     )
     assert the_impersonation(app).ended_at is None

@@ -4,8 +4,9 @@ newest first, with who, when, why, mode, how long, how it ended and what was don
 "What was done" comes from the ghost session's request log (ghost.py): pages viewed are successful
 GETs, changes made are successful other requests (ending the session is not a change to the
 account), refused attempts are requests answered with an error; notifications held back are the
-customer's notifications suppressed during that session (DESIGN I7). Requests for static files
-(the stylesheet, the banner's script) are in the log but are not pages: they are left out here.
+customer's notifications suppressed during that session (DESIGN I7). Requests for files (the
+stylesheet, the banner's script, the browser's favicon request) are not pages: the log leaves them
+out (ghost.is_page), and rows recorded before it did are left out here.
 """
 
 from __future__ import annotations
@@ -18,31 +19,20 @@ from sqlalchemy import case, func, select
 
 from impersonator.extensions import db
 from impersonator.models import GhostRequest, Impersonation, Notification, Staff, User
-from impersonator.services import links
+from impersonator.services import links, wording
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import lifecycle
+from impersonator.services.impersonation.ghost import NOT_PAGES, STATIC_PREFIX
 
 HISTORY_LIMIT = 50  # sessions on the page
 TRAIL_LIMIT = 200  # requests shown per session (the counts cover all of them)
 SAFE_METHODS = ("GET", "HEAD")
 MAX_ID = 2**31 - 1  # impersonation.id is a 32-bit integer on PostgreSQL
-STATIC_PREFIX = "/static/"
 
-# How a session ended, in the customer's words.
-END_TEXT = {
-    "staff_ended": "ended by support",
-    "user_revoked": "ended by you",
-    "security_terminated": "ended by the security team",
-    "expired": "time limit reached",
-    "switched_off": "ended: support access was switched off",
-    "staff_disabled": "ended: the support agent's access was withdrawn",
-    "totp_reset": "ended: the support agent's sign-in was reset",
-    "policy_changed": "ended: the access rules for your account changed",
-    "wrong_tenant": "ended: used on the wrong site",
-    "token_exposed": "cancelled: the support agent's link was sent in a web address",
-}
-MODE_TEXT = {"read_only": "read-only (no changes)", "full": "full access (may make changes)"}
+# How a session ended, and its mode, in the customer's words (services/wording.py).
+END_TEXT = wording.for_audience(wording.END_REASONS, "customer")
+MODE_TEXT = wording.for_audience(wording.MODES, "customer")
 
 
 class SessionNotFound(DomainError):
@@ -192,7 +182,8 @@ def _request_counts(ids: list[int]) -> dict[int, dict[str, int]]:
 
 
 def _not_static():
-    return GhostRequest.path.not_like(f"{STATIC_PREFIX}%")
+    """Pages only: no file requests (ghost.is_page, in SQL)."""
+    return GhostRequest.path.not_like(f"{STATIC_PREFIX}%") & GhostRequest.path.not_in(sorted(NOT_PAGES))
 
 
 def _held_back(ids: list[int]) -> dict[int, int]:

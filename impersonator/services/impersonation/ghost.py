@@ -3,7 +3,8 @@
 `find` reads, in one query, the tenant of the request's host together with the session's
 impersonation, its staff member and user, and the global switch: it runs on every ghost request, and
 MEASURED.md counts round trips. `check` then answers whether the session may go on, and ends it —
-audited once, with its reason — the moment it may not. `record_request` keeps the action trail.
+audited once, with its reason — the moment it may not. `record_request` keeps the action trail
+of the account's pages (not of files such as the stylesheet or the browser's favicon request).
 """
 
 from __future__ import annotations
@@ -18,24 +19,26 @@ from sqlalchemy import bindparam, insert, select
 
 from impersonator.extensions import db
 from impersonator.models import GhostRequest, Impersonation, Setting, Staff, Tenant, TenantDomain, User
+from impersonator.services import wording
 from impersonator.services.admin.settings import IMPERSONATION_ENABLED
 from impersonator.services.audit import Actor, alerts
 from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import lifecycle, policy
 from impersonator.services.validation import loggable_path
 
-END_MESSAGES = {
-    "staff_ended": "The impersonation was ended.",
-    "user_revoked": "The customer ended this impersonation.",
-    "security_terminated": "The security team terminated this impersonation.",
-    "expired": "The impersonation reached its time limit.",
-    "switched_off": "Impersonation was switched off.",
-    "staff_disabled": "The staff account is no longer allowed to impersonate.",
-    "totp_reset": "The staff member's authenticator was reset, so the impersonation ended.",
-    "policy_changed": "The rules for this account changed, so the impersonation ended.",
-    "wrong_tenant": "This impersonation link was used on the wrong site.",
-    "token_exposed": "This impersonation link was sent in a web address, so it was cancelled.",
-}
+# The ghost's "impersonation ended" page speaks to the staff member who impersonated.
+END_MESSAGES = {code: wording.end_sentence(code, "staff") for code in wording.END_REASONS}
+
+# Files, not the account's pages: the browser fetches them by itself (the favicon on every first
+# visit, whatever the page links), so in the action trail they would only be noise, and a missing
+# one (a 404) would read as a refused attempt by support.
+STATIC_PREFIX = "/static/"
+NOT_PAGES = frozenset({"/favicon.ico", "/robots.txt"})
+
+
+def is_page(path: str) -> bool:
+    """Does a request for `path` belong in the action trail (the account's pages and changes)?"""
+    return not path.startswith(STATIC_PREFIX) and path not in NOT_PAGES
 
 
 def new_secret() -> str:
@@ -181,7 +184,10 @@ def _reason_to_end(
 
 
 def record_request(impersonation_id: int, *, method: str, path: str, status: int, now: datetime) -> None:
-    """Append one line to the ghost session's action trail (the staff member as actor)."""
+    """Append one line to the ghost session's action trail (the staff member as actor); requests
+    for files (`is_page`) are left out."""
+    if not is_page(path):
+        return
     # A plain INSERT, not an ORM object: this runs after every ghost request, and the unit of work
     # (and the id it would read back) cost more than the row.
     row = {

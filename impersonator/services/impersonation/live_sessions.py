@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload
 
 from impersonator.extensions import db
 from impersonator.models import AuditEvent, GhostRequest, Impersonation, Notification, Staff
-from impersonator.services.audit import Actor
+from impersonator.services.audit import Actor, log
 from impersonator.services.errors import InvalidInput
 from impersonator.services.impersonation import lifecycle
 from impersonator.services.validation import clean_text
@@ -104,6 +104,7 @@ class Detail:
     ghost_requests_total: int
     held_back: list[Notification]
     events: list[AuditEvent]
+    people: log.People  # the names of the events' staff members and customers
 
     @property
     def ip_mismatch(self) -> bool:
@@ -153,4 +154,4 @@ def detail(impersonation_id: int) -> Detail:
             select(AuditEvent).where(AuditEvent.impersonation_id == imp.id).order_by(AuditEvent.seq)
         )
     )
-    return Detail(imp, requests, total, held_back, events)
+    return Detail(imp, requests, total, held_back, events, log.people(events))
