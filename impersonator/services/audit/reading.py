@@ -1,0 +1,179 @@
+"""How an audit event reads for people: its details worded (services/wording.py) and its actors
+and targets named, for the audit log, the impersonation detail page and the live sessions page."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, literal, select, union_all
+
+from impersonator.extensions import db
+from impersonator.models import Staff, User
+from impersonator.services import wording
+
+
+@dataclass(frozen=True)
+class Detail:
+    """One item of an event's details, worded: `code` is the raw value where the text translates one
+    (shown on hover), `at` a moment the page formats like its other times."""
+
+    label: str
+    text: str
+    code: str | None = None
+    at: datetime | None = None
+
+
+@dataclass
+class Entry:
+    """One event as the page shows it, its texts ready (a page has fifty; the template stays simple)."""
+
+    event: Row
+    details: list[Detail]
+    alarming: bool  # denied and failed attempts and security alerts stand out
+
+    @classmethod
+    def of(cls, event: Row) -> Entry:
+        return cls(
+            event,
+            details_of(event.action, _details(event.details)),
+            event.outcome in ("denied", "failure") or event.action == "security.alert",
+        )
+
+    @property
+    def at(self) -> datetime:
+        return self.event.at
+
+
+# Details whose value is a code of one of the vocabulary's tables, by action (None: any action).
+_WORDED_VALUES = {
+    ("mode", None): wording.mode,
+    ("access_via", None): wording.access_route,
+    ("kind", "security.alert"): wording.alert,
+    ("reason", "impersonation.ended"): wording.end_reason,
+    ("outcome", None): wording.outcome,
+}
+
+
+def details_of(action: str, details: dict[str, Any]) -> list[Detail]:
+    """An event's details as people read them: keys labelled, codes worded, moments as times. The
+    impersonation has a column (and a link) of its own; a justification is text, never a code."""
+    shown = []
+    for key, value in sorted(details.items()):
+        if key == "impersonation_id":
+            continue
+        if key == "reason" and action == "impersonation.requested":
+            shown.append(Detail("Justification", _shown(value)))
+            continue
+        shown.append(Detail(wording.detail_key(key), *_worded(key, action, value)))
+    return shown
+
+
+def _worded(key: str, action: str, value: Any) -> tuple[str, str | None, datetime | None]:
+    """(text, raw code, moment) of one value."""
+    if isinstance(value, dict) and set(value) == {"old", "new"}:
+        old, new = (_worded(key, action, value[side])[0] for side in ("old", "new"))
+        return f"{old} → {new}", None, None
+    if isinstance(value, str):
+        word = _WORDED_VALUES.get((key, action)) or _WORDED_VALUES.get((key, None))
+        if word is not None:
+            return word(value), value, None
+        if (key == "at" or key.endswith(("_at", "until"))) and (moment := _moment(value)) is not None:
+            return value, None, moment
+        if "_" in value and wording.looks_like_code(value):
+            return wording.plain(value), value, None
+    if isinstance(value, bool):
+        return ("yes" if value else "no"), None, None
+    return _shown(value), None, None
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return str(value)
+
+
+def _moment(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Person:
+    """A staff member or a customer an event names, as the page shows them."""
+
+    id: int
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class People:
+    """The staff members and customers a page of events names, read in one query."""
+
+    staff: dict[int, Person] = field(default_factory=dict)
+    customers: dict[int, Person] = field(default_factory=dict)
+
+    def actor(self, event: Any) -> Person | None:
+        """The staff member or customer who did it (None: a visitor, the system, or gone)."""
+        if event.actor_id is None:
+            return None
+        if event.actor_type == "staff":
+            return self.staff.get(event.actor_id)
+        return self.customers.get(event.actor_id) if event.actor_type == "customer" else None
+
+    def target(self, event: Any) -> Person | None:
+        """The staff member or customer it was about."""
+        if event.target_id is None:
+            return None
+        if event.target_type == "staff":
+            return self.staff.get(event.target_id)
+        return self.customers.get(event.target_id) if event.target_type == "user" else None
+
+
+def people(events: list[Any]) -> People:
+    """The names of the staff members and customers that `events` name as actor or target: one
+    query for the whole page (UNION ALL of both tables by primary key), none without ids."""
+    staff_ids, user_ids = set(), set()
+    for e in events:
+        for kind, id_ in ((e.actor_type, e.actor_id), (e.target_type, e.target_id)):
+            if id_ is not None and kind == "staff":
+                staff_ids.add(id_)
+            elif id_ is not None and kind in ("user", "customer"):
+                user_ids.add(id_)
+    parts = []
+    if staff_ids:
+        parts.append(
+            select(literal("staff").label("kind"), Staff.id, Staff.name, Staff.email).where(
+                Staff.id.in_(sorted(staff_ids))
+            )
+        )
+    if user_ids:
+        parts.append(
+            select(literal("user").label("kind"), User.id, User.name, User.email).where(
+                User.id.in_(sorted(user_ids))
+            )
+        )
+    found = People()
+    if not parts:
+        return found
+    query = parts[0] if len(parts) == 1 else union_all(*parts)
+    for row in db.session.execute(query):
+        into = found.staff if row.kind == "staff" else found.customers
+        into[row.id] = Person(row.id, row.name, row.email)
+    return found
+
+
+def _details(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {"details": raw}
+    return value if isinstance(value, dict) else {"details": value}
