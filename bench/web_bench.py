@@ -85,6 +85,7 @@ from impersonator.services.demo import CUSTOMER_PASSWORD, DemoStaff, seed_demo
 from impersonator.services.impersonation import lifecycle, tokens
 from impersonator.services.passwords import hash_password
 from impersonator.services.staff import totp
+from scripts.procfs import children_of, rss_mib
 from tests.support.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,30 +244,6 @@ def http_request(
         conn.close()
 
 
-def proc_children(parent: int) -> list[int]:
-    """Live processes whose parent is `parent` (from /proc)."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == parent and fields[0] != "Z":
-            children.append(int(stat.parent.name))
-    return sorted(children)
-
-
-def rss_mib(pid: int) -> float | None:
-    """VmRSS of a process in MiB, None once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 class Gunicorn:
     """gunicorn with the shipped gunicorn.conf.py on 127.0.0.1, in a process group of its own, its
     access log (JSON lines) in a file the bench reads."""
@@ -332,7 +309,7 @@ class Gunicorn:
             return "(no log)"
 
     def workers(self) -> list[int]:
-        return proc_children(self.process.pid) if self.process else []
+        return children_of(self.process.pid) if self.process else []
 
     def recycled(self) -> int:
         """Workers that left after max_requests (gunicorn.conf.py), from gunicorn's own log."""

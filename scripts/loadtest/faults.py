@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from scripts.loadtest.browser import Recorder
-from scripts.loadtest.processes import Child, Postgres, children_of, socket_owner
+from scripts.loadtest.processes import Child, Postgres, socket_owner
 from scripts.loadtest.receiver import Receiver
+from scripts.procfs import children_of
 
 FAULTS = ("kill-worker", "kill-outbox-worker", "postgres-restart", "receiver-down")
 # When each starts, as a share of the run (in this order, never overlapping at 60 s).

@@ -26,13 +26,12 @@ from scripts.loadtest.processes import (
     Postgres,
     Processes,
     Unavailable,
-    children_of,
     free_port,
     machine,
-    rss_mb,
 )
 from scripts.loadtest.receiver import Receiver
 from scripts.loadtest.seed import Customer, seed
+from scripts.procfs import children_of, rss_mib
 
 Check = checks.Check
 
@@ -290,7 +289,7 @@ def run(args, enabled: list[str], postgres: Postgres, processes: Processes, rece
     progress("swept and drained")
     verify = cli.invoke(args=["audit", "verify"])
     workers = children_of(gunicorn.pid)
-    rss = {pid: rss_mb(pid) for pid in workers}
+    rss = {pid: rss_mib(pid) for pid in workers}
 
     http, failing_ids = checks.http_checks(recorder.samples, world.anomalies, faults)
     verdicts = [

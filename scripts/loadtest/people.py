@@ -133,6 +133,7 @@ class Person(threading.Thread):
         """Before the clock starts: sign in."""
 
     def act(self) -> None:
+        """One step of this kind of person (staff, customer, attacker): each subclass defines it."""
         raise NotImplementedError
 
     def recover(self) -> None:

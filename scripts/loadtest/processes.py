@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import glob
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -20,12 +19,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.local_postgres import Unavailable, bin_dir, server_user
+
 ROOT = Path(__file__).resolve().parents[2]
 STOP_TIMEOUT_SECONDS = 15
-
-
-class Unavailable(RuntimeError):
-    """A real part (PostgreSQL's server binaries) is missing here; the message says what to do."""
 
 
 def free_port() -> int:
@@ -42,32 +39,17 @@ def flask(*args: str) -> list[str]:
 # --- PostgreSQL ------------------------------------------------------------------------------------
 
 
-def _bin_dir() -> Path:
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if Path(candidate, "pg_ctl").exists():
-            return Path(candidate)
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).resolve().parent
-    raise Unavailable("PostgreSQL's server binaries are not installed: apt-get install postgresql")
-
-
 class Postgres:
     """A throwaway cluster in `home` (trust auth, socket in `home`, TCP on 127.0.0.1 only), as the
     test suite's PostgresServer does; as root, PostgreSQL's tools run as the `postgres` user."""
 
     def __init__(self) -> None:
-        self.bin_dir = _bin_dir()
+        self.bin_dir = bin_dir()
         # A folder of its own: the server's user must be able to enter it (the run's is root's, 0700).
         self.home = Path(tempfile.mkdtemp(prefix="impersonator-loadtest-pg-"))
         self.data = self.home / "data"
         self.port = free_port()
-        self.run_as: pwd.struct_passwd | None = None
-        if os.geteuid() == 0:
-            try:
-                self.run_as = pwd.getpwnam("postgres")
-            except KeyError as exc:
-                raise Unavailable("running as root and there is no `postgres` user") from exc
+        self.run_as = server_user()
 
     def _run(self, tool: str, *args: str) -> subprocess.CompletedProcess:
         command = [str(self.bin_dir / tool), *args]
@@ -184,30 +166,6 @@ class Processes:
 
 
 # --- /proc --------------------------------------------------------------------------------------------
-
-
-def children_of(pid: int) -> list[int]:
-    """Live child processes of `pid` (gunicorn's workers of its master)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return sorted(found)
-
-
-def rss_mb(pid: int) -> float | None:
-    """Resident memory (VmRSS) of `pid` in MB, or None once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def socket_owner(pids: list[int], local_port: int) -> int | None:

@@ -8,7 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from impersonator import extensions
+from tests.conftest import migrate_to_head, missing_real_part
 from tests.support.impersonation import minutes, opt_in, user_id
+from tests.support.outage import BUSY_TIMEOUT_MS, LockedSqlite, StoppedPostgres
+from tests.support.postgres import PostgresServer, PostgresUnavailable
 from tests.support.staff_admin import admin_browser
 from tests.support.web import CONSOLE, post_form, sign_in
 from tests.support.webhook_receiver import HOOK, loopback_receiver
@@ -75,3 +79,25 @@ def hook_url(httpserver) -> str:
 def receiver():
     """A receiver of our own on 127.0.0.1 that a test may stop and start again (same port)."""
     yield from loopback_receiver()
+
+
+@pytest.fixture(params=["sqlite_locked", pytest.param("postgres_stopped", marks=pytest.mark.postgres)])
+def outage(request, tmp_path, monkeypatch):
+    """A database that is away: SQLite locked by another connection, or PostgreSQL stopped."""
+    if request.param == "sqlite_locked":
+        # Read by each new connection: the app below opens its first one after this.
+        monkeypatch.setattr(extensions, "SQLITE_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS)
+        made = LockedSqlite(tmp_path / "outage.sqlite3")
+    else:
+        try:
+            server = PostgresServer.start()
+        except PostgresUnavailable as problem:
+            missing_real_part(str(problem))
+        made = StoppedPostgres(server)
+    try:
+        if isinstance(made, StoppedPostgres):
+            made.server.create_database("outage")
+        migrate_to_head(made.url)
+        yield made
+    finally:
+        made.end()

@@ -11,88 +11,21 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import sys
 import time
 from typing import NamedTuple
 
 import pytest
 
-from impersonator import create_app, extensions
+from impersonator import create_app
 from impersonator.logs import JsonFormatter
-from tests.conftest import _dispose, config_for, migrate_to_head, missing_real_part
+from tests.conftest import _dispose, config_for
 from tests.support.customer import CUSTOMER_PASSWORD, ghost_in, sign_in_as, staff_browser
 from tests.support.impersonation import BANNER, END_PATH
-from tests.support.postgres import PostgresServer, PostgresUnavailable
 from tests.support.web import ACME, CONSOLE, csrf_token
 
-BUSY_TIMEOUT_MS = 100
 STYLESHEET = '<link rel="stylesheet" href="/static/css/app.css">'
 TITLE = "<h1>Temporarily unavailable</h1>"
-
-
-class LockedSqlite:
-    """A SQLite file of this test's own, whose write lock another connection takes and gives back.
-    Every transaction of the app is BEGIN IMMEDIATE, so its reads wait for the lock too."""
-
-    bound = 2.0  # seconds per request: twenty busy timeouts (the old bug took 20-30 s)
-    recovers = True
-
-    def __init__(self, path) -> None:
-        self.path = path
-        self.url = f"sqlite:///{path}"
-        self.holder: sqlite3.Connection | None = None
-
-    def begin(self) -> None:
-        self.holder = sqlite3.connect(self.path, isolation_level=None)
-        self.holder.execute("BEGIN IMMEDIATE")
-
-    def end(self) -> None:
-        if self.holder is not None:
-            self.holder.close()  # rolls back: the lock is free
-            self.holder = None
-
-
-class StoppedPostgres:
-    """A throwaway PostgreSQL server of this test's own (the session's server stays up for the
-    other tests), stopped with `-m immediate`: it does not come back."""
-
-    bound = 5.0
-    recovers = False
-
-    def __init__(self, server: PostgresServer) -> None:
-        self.server = server
-        self.running = True
-        self.url = server.url("outage")  # created by the fixture, which stops the server if that fails
-
-    def begin(self) -> None:
-        self.end()
-
-    def end(self) -> None:
-        if self.running:  # PostgresServer.stop() raises once its data directory is gone
-            self.running = False
-            self.server.stop()
-
-
-@pytest.fixture(params=["sqlite_locked", pytest.param("postgres_stopped", marks=pytest.mark.postgres)])
-def outage(request, tmp_path, monkeypatch):
-    if request.param == "sqlite_locked":
-        # Read by each new connection: the app below opens its first one after this.
-        monkeypatch.setattr(extensions, "SQLITE_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS)
-        made = LockedSqlite(tmp_path / "outage.sqlite3")
-    else:
-        try:
-            server = PostgresServer.start()
-        except PostgresUnavailable as problem:
-            missing_real_part(str(problem))
-        made = StoppedPostgres(server)
-    try:
-        if isinstance(made, StoppedPostgres):
-            made.server.create_database("outage")
-        migrate_to_head(made.url)
-        yield made
-    finally:
-        made.end()
 
 
 @pytest.fixture

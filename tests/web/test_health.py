@@ -6,17 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from alembic.script import ScriptDirectory
 
-from impersonator import create_app, extensions
+from impersonator import create_app
 from impersonator.extensions import db
 from impersonator.models import OutboxMessage
 from impersonator.services.delivery import mail
-from tests.conftest import MIGRATIONS, _dispose, config_for, flask_db, migrate_to_head, missing_real_part
-from tests.support.postgres import PostgresServer, PostgresUnavailable
+from tests.conftest import MIGRATIONS, _dispose, config_for, flask_db
 from tests.support.web import ACME, CONSOLE
-from tests.web.test_database_outage import BUSY_TIMEOUT_MS, LockedSqlite, StoppedPostgres
 
 
 def probe(client, path: str, base_url: str = CONSOLE):
@@ -131,28 +128,6 @@ def test_zero_turns_the_outbox_checks_off(make_app, clock):
 
 
 # --- the database away ----------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite_locked", pytest.param("postgres_stopped", marks=pytest.mark.postgres)])
-def outage(request, tmp_path, monkeypatch):
-    """The outages of tests/web/test_database_outage.py: SQLite's write lock held by another
-    connection, or a PostgreSQL server of this test's own stopped for good."""
-    if request.param == "sqlite_locked":
-        monkeypatch.setattr(extensions, "SQLITE_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS)
-        made = LockedSqlite(tmp_path / "outage.sqlite3")
-    else:
-        try:
-            server = PostgresServer.start()
-        except PostgresUnavailable as problem:
-            missing_real_part(str(problem))
-        made = StoppedPostgres(server)
-    try:
-        if isinstance(made, StoppedPostgres):
-            made.server.create_database("outage")
-        migrate_to_head(made.url)
-        yield made
-    finally:
-        made.end()
 
 
 def test_readyz_says_database_when_it_is_away_and_healthz_still_answers(outage, caplog):
