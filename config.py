@@ -75,6 +75,7 @@ RATE_LIMIT_SETTINGS = (
     "IMPERSONATION_RATE_LIMIT",
     "REDEEM_RATE_LIMIT",
     "SIGN_IN_RATE_LIMIT",
+    "API_RATE_LIMIT",
 )
 _RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE = re.compile(r"([0-9]+)\s*(?:/|per)\s*([0-9]*)\s*(second|minute|hour|day)s?")
@@ -168,6 +169,16 @@ class Config:
     ACCESS_CODE_MAX_FAILURES = env_int("ACCESS_CODE_MAX_FAILURES", 5)
     ACCESS_CODE_LOCK_MINUTES = env_int("ACCESS_CODE_LOCK_MINUTES", 60)
     OPT_IN_MAX_DAYS = env_int("OPT_IN_MAX_DAYS", 30)
+    # Approvals (DESIGN §11): how long a request waits for its decisions before it expires, and how
+    # long an approved request may wait for the requester to start it (with a fresh TOTP code).
+    APPROVAL_ANSWER_HOURS = env_int("APPROVAL_ANSWER_HOURS", 24)
+    APPROVAL_START_MINUTES = env_int("APPROVAL_START_MINUTES", 30)
+
+    # `act` tokens for the product's own back-ends (DESIGN §12), minted during ghost sessions and
+    # signed with keys the console publishes at /.well-known/jwks.json: their lifetime (never past
+    # the session's end), and the back-ends (`aud`) they may be minted for; none: nothing is minted.
+    ACT_TOKEN_TTL_SECONDS = env_int("ACT_TOKEN_TTL_SECONDS", 300)
+    ACT_TOKEN_AUDIENCES = env_list("ACT_TOKEN_AUDIENCES", [])
 
     # How long a new staff member's enrolment link stays valid.
     STAFF_INVITE_HOURS = env_int("STAFF_INVITE_HOURS", 72)
@@ -188,6 +199,8 @@ class Config:
     # Sign-in POSTs, successes included, per client address: the console's password, code and
     # enrolment steps together; a tenant's customer sign-in per tenant.
     SIGN_IN_RATE_LIMIT = env_str("SIGN_IN_RATE_LIMIT", "60/minute")
+    # Calls of the JSON API (/api/v1/), per API key; callers without a valid key, per client address.
+    API_RATE_LIMIT = env_str("API_RATE_LIMIT", "120/minute;3000/hour")
 
     # The outbox (DESIGN I10): retries with exponential backoff and jitter, then `failed`.
     OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 30)
@@ -232,10 +245,14 @@ class Config:
             raise ConfigError("TOKEN_TTL_SECONDS must be between 1 and 120")
         if not 0 <= cls.TOKEN_CLOCK_SKEW_SECONDS <= 30:
             raise ConfigError("TOKEN_CLOCK_SKEW_SECONDS must be between 0 and 30")
+        if not 1 <= cls.ACT_TOKEN_TTL_SECONDS <= 3600:
+            raise ConfigError("ACT_TOKEN_TTL_SECONDS must be between 1 and 3600")
         if not 1 <= cls.SESSION_MAX_MINUTES <= 60:
             raise ConfigError("SESSION_MAX_MINUTES must be between 1 and 60")
         if not 1 <= cls.OPT_IN_MAX_DAYS <= 30:
             raise ConfigError("OPT_IN_MAX_DAYS must be between 1 and 30")
+        if not 1 <= cls.APPROVAL_ANSWER_HOURS <= 7 * 24 or not 1 <= cls.APPROVAL_START_MINUTES <= 24 * 60:
+            raise ConfigError("APPROVAL_ANSWER_HOURS must be 1 to 168 and APPROVAL_START_MINUTES 1 to 1440")
         if cls.MAIL_BACKEND not in {"smtp", "file"}:
             raise ConfigError("MAIL_BACKEND must be smtp or file")
         if cls.MAIL_USE_TLS and cls.MAIL_USE_SSL:
@@ -273,6 +290,8 @@ class DevelopmentConfig(Config):
     AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY", DEVELOPMENT_AUDIT_KEY)
     MAIL_BACKEND = env_str("MAIL_BACKEND", "file")
     WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", True)
+    # The demo tenant app's own back-end (its home page shows the token it would send).
+    ACT_TOKEN_AUDIENCES = env_list("ACT_TOKEN_AUDIENCES", ["projects-api"])
 
 
 class TestingConfig(DevelopmentConfig):
@@ -292,6 +311,7 @@ class TestingConfig(DevelopmentConfig):
     WEBHOOK_ALLOW_PRIVATE_URLS = True
     # Frozen test clocks put a whole test in one window: tests/web/test_rate_limits.py turns them on.
     SEARCH_RATE_LIMIT = IMPERSONATION_RATE_LIMIT = REDEEM_RATE_LIMIT = SIGN_IN_RATE_LIMIT = "off"
+    API_RATE_LIMIT = "off"
 
 
 class ProductionConfig(Config):

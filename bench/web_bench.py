@@ -82,7 +82,7 @@ from impersonator import clock, create_app
 from impersonator.extensions import db
 from impersonator.models import Impersonation, Staff, Tenant, User
 from impersonator.services.demo import CUSTOMER_PASSWORD, DemoStaff, seed_demo
-from impersonator.services.impersonation import lifecycle, tokens
+from impersonator.services.impersonation import handoff, lifecycle, tokens
 from impersonator.services.passwords import hash_password
 from impersonator.services.staff import totp
 from scripts.procfs import children_of, rss_mib
@@ -629,7 +629,8 @@ class Bed:
                 totp_code=totp.code_at(account.totp_secret, now),
                 access_code=None,
             )
-            launch = lifecycle.request(staff, ask, ip="127.0.0.1", user_agent="web_bench", now=now)
+            issued = lifecycle.request(staff, ask, ip="127.0.0.1", user_agent="web_bench", now=now)
+            launch = handoff.hand_over(staff.id, ask.user_id, issued.impersonation_id, now=now)
         client = self.app.test_client()
         response = client.post(
             "/impersonation/redeem", data={"token": launch.token}, **behind_proxy(TENANT_HOST)

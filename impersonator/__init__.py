@@ -103,11 +103,15 @@ def register_blueprints(app: Flask, face: str) -> None:
         from impersonator.console import (
             access,
             admin_switches,
+            api,
+            api_keys_admin,
+            approvals,
             audit_log,
             health,
             home,
             impersonation_detail,
             impersonations,
+            jwks,
             live_sessions,
             outbox_admin,
             search,
@@ -122,12 +126,14 @@ def register_blueprints(app: Flask, face: str) -> None:
         app.before_request(access.enforce_access)
         for module in (
             health,
+            jwks,
             sign_in,
             staff_invites,
             home,
             search,
             users,
             impersonations,
+            approvals,
             audit_log,
             impersonation_detail,
             live_sessions,
@@ -135,13 +141,22 @@ def register_blueprints(app: Flask, face: str) -> None:
             staff_admin,
             webhooks_admin,
             outbox_admin,
+            api_keys_admin,
         ):
             app.register_blueprint(module.bp)
+        api.register(app)  # /api/v1/: bearer keys, not the sign-in; JSON errors (console/api/)
     else:
-        from impersonator.tenant import account, home, impersonation, sign_in, support_access
+        from impersonator.tenant import (
+            account,
+            home,
+            impersonation,
+            sign_in,
+            support_access,
+            support_requests,
+        )
 
         register_tenant_pipeline(app)
-        for module in (sign_in, home, account, support_access, impersonation):
+        for module in (sign_in, home, account, support_access, support_requests, impersonation):
             app.register_blueprint(module.bp)
 
 
@@ -169,17 +184,19 @@ def register_tenant_pipeline(app: Flask) -> None:
 
 
 def register_template_globals(app: Flask, face: str) -> None:
+    from impersonator.services import wording
+
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals["face"] = face
+    # Codes in people's words, on both faces (services/wording.py).
+    app.jinja_env.globals["words"] = wording
     if face == "console":
         from impersonator.console import times
         from impersonator.console.access import can, navigation
-        from impersonator.services import wording
 
         app.jinja_env.globals["can"] = can
         app.jinja_env.globals["navigation"] = navigation
-        # Codes in people's words (services/wording.py), and times in one style (console/times.py).
-        app.jinja_env.globals["words"] = wording
+        # Times in one style (console/times.py).
         app.jinja_env.globals["when"] = times.when
         app.jinja_env.globals["zone_note"] = times.zone_note
         # The commands pages print, as they are typed where the console runs: in a `make run`

@@ -9,7 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from impersonator import cli_oversight, clock
+from impersonator import cli_act_keys, cli_oversight, clock
 from impersonator.models import ROLES
 from impersonator.services import demo
 from impersonator.services.admin import settings, switches
@@ -29,6 +29,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(impersonation)
     app.cli.add_command(cli_oversight.audit)
     app.cli.add_command(cli_oversight.outbox_group)
+    app.cli.add_command(cli_act_keys.act_keys)
 
 
 def _fail(problem: DomainError) -> None:
@@ -210,4 +211,7 @@ def impersonation_sweep() -> None:
     """End sessions past their end and record lapsed tokens now (every outbox worker also does this
     every SWEEP_SECONDS)."""
     swept = sweep.sweep(clock.now())
-    click.echo(f"sessions ended: {swept.sessions_ended}, tokens lapsed: {swept.tokens_lapsed}")
+    click.echo(
+        f"sessions ended: {swept.sessions_ended}, tokens lapsed: {swept.tokens_lapsed}, "
+        f"approval requests expired: {swept.approvals_expired}"
+    )

@@ -47,6 +47,7 @@ NAVIGATION: tuple[tuple[str, str, Permission | None], ...] = (
     ("staff_admin.index", "Staff", Permission.ADMIN),
     ("webhooks_admin.index", "Webhooks", Permission.ADMIN),
     ("outbox_admin.index", "Outbox", Permission.ADMIN),
+    ("api_keys_admin.index", "API keys", Permission.ADMIN),
 )
 
 

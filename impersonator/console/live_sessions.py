@@ -1,11 +1,13 @@
-"""Live sessions: every active impersonation, and *Terminate*."""
+"""Live sessions: every active impersonation, and *Terminate* (also on an impersonation's detail page:
+the officer lands back where they pressed it, with the confirmation in a flash)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from impersonator import clock
+from impersonator.console import impersonation_detail
 from impersonator.console.access import requires
 from impersonator.console.audit_forms import TerminateForm
 from impersonator.services import wording
@@ -27,7 +29,10 @@ def index():
 @requires(Permission.AUDIT)
 def terminate(impersonation_id: int):
     form = TerminateForm()
+    from_detail = request.form.get("back") == impersonation_detail.BACK
     if not form.validate_on_submit():
+        if from_detail:
+            return impersonation_detail.page(impersonation_id, form=form, status=400)
         return _page(invalid=(impersonation_id, form), status=400)
     try:
         done = live_sessions.terminate(
@@ -37,6 +42,8 @@ def terminate(impersonation_id: int):
         if refused.status == 404:
             abort(404)
         flash(refused.message, "error")
+        if from_detail:
+            return impersonation_detail.page(impersonation_id, status=refused.status)
         return _page(status=refused.status)
     imp = done.impersonation
     who = f"{imp.staff.name}'s impersonation of {imp.user.name}"
@@ -45,6 +52,8 @@ def terminate(impersonation_id: int):
     else:
         why = wording.end_sentence((imp.end_reason if imp.ended_at else None) or "expired")
         flash(f"{who} had already ended, so nothing was changed. {why}", "info")
+    if from_detail:
+        return redirect(url_for("impersonation_detail.show", impersonation_id=imp.id), code=303)
     return redirect(url_for("live_sessions.index"), code=303)
 
 

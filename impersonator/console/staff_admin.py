@@ -1,12 +1,15 @@
 """Admin: the staff list, creating a member with an enrolment link, re-issuing the link, changing a
-role, disabling an account, resetting its authenticator."""
+role, disabling an account, resetting its authenticator. A new link is shown once, on the page the
+POST redirects to (impersonator/web_once.py): a reload neither makes another nor shows it again."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from impersonator import clock
+from impersonator import clock, web_once
 from impersonator.console.access import requires
 from impersonator.console.admin_forms import RoleForm, StaffCreateForm
 from impersonator.models import Staff
@@ -21,6 +24,7 @@ bp = Blueprint("staff_admin", __name__, url_prefix="/admin/staff")
 
 # The page that shows an enrolment link: nothing may keep a copy of it.
 LINK_HEADERS = {"Cache-Control": "no-store"}
+SHOWN_ONCE = "enrolment_link"
 
 
 @bp.get("/")
@@ -36,7 +40,7 @@ def create():
     if not form.validate_on_submit():
         return _page(form, status=400)
     try:
-        member, issued = accounts.create_invited_staff(
+        _, issued = accounts.create_invited_staff(
             email=form.email.data,
             name=form.name.data,
             role=form.role.data,
@@ -47,11 +51,7 @@ def create():
     except DomainError as refused:
         flash(refused.message, "error")
         return _page(form, status=refused.status)
-    return (
-        render_template("console/staff/staff_invite.html", member=member, issued=issued, new=True),
-        200,
-        LINK_HEADERS,
-    )
+    return _to_link_page(issued, new=True)
 
 
 @bp.post("/<int:staff_id>/invite")
@@ -63,11 +63,32 @@ def invite(staff_id: int):
     except DomainError as refused:
         flash(refused.message, "error")
         return redirect(url_for("staff_admin.index"), code=303)
-    return (
-        render_template("console/staff/staff_invite.html", member=member, issued=issued, new=False),
-        200,
-        LINK_HEADERS,
-    )
+    return _to_link_page(issued, new=False)
+
+
+# Not the POST's own address: a GET and a POST rule on one path make an id too large for the table
+# a 405 instead of a 404 (werkzeug tries the other method's rule when the converter refuses).
+@bp.get("/<int:staff_id>/enrolment-link")
+@requires(Permission.ADMIN)
+def invite_link(staff_id: int):
+    """The link the last POST made, once; after that the page says it was shown once."""
+    member = _member(staff_id)
+    kept = web_once.take(SHOWN_ONCE, member.id)
+    issued, new = None, False
+    if kept is not None:
+        try:
+            expires_at = datetime.fromisoformat(kept["expires_at"])
+            issued, new = staff_invites.Issued(member.id, str(kept["url"]), expires_at), bool(kept.get("new"))
+        except (KeyError, TypeError, ValueError):
+            issued = None
+    page = render_template("console/staff/staff_invite.html", member=member, issued=issued, new=new)
+    return page, 200, LINK_HEADERS
+
+
+def _to_link_page(issued: staff_invites.Issued, *, new: bool):
+    values = {"url": issued.url, "expires_at": issued.expires_at.isoformat(), "new": new}
+    web_once.keep(SHOWN_ONCE, issued.staff_id, values)
+    return redirect(url_for("staff_admin.invite_link", staff_id=issued.staff_id), code=303)
 
 
 @bp.post("/<int:staff_id>/role")

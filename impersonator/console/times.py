@@ -1,8 +1,10 @@
 """Times on console pages, in one style: the viewer's time zone where known, the UTC value on hover.
 
-Nothing records a staff member's time zone yet, so every page shows UTC and says so once
-(`zone_note`); a zone kept on the staff record would be returned by `viewer_zone` and change
-every page at once.
+The server writes every time in UTC (`when`), as `<time datetime="…Z" title="… UTC">`, and each page
+says so once (`zone_note`). Nothing records a staff member's time zone, but their browser knows it:
+static/js/local-times.js (a file, as the CSP allows no inline script) rewrites each `<time>`'s text to
+the browser's zone in the same style, keeps the UTC value in its title, and rewrites the note. Without
+JavaScript the page stays in UTC and says so.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ UTC_STYLE = STYLE + " UTC"
 
 
 def viewer_zone() -> tzinfo:
-    """The signed-in staff member's time zone; UTC while nothing knows it."""
+    """The zone the server writes times in: UTC (the browser moves them to its own zone)."""
     return UTC
 
 
-def zone_note() -> str:
-    """The one sentence of a page that says which time zone its times are in."""
+def zone_note() -> Markup:
+    """The one sentence of a page that says which time zone its times are in (local-times.js
+    rewrites it when it moves the page's times to the browser's zone)."""
     zone = viewer_zone()
-    return "Times are in UTC." if zone is UTC else f"Times are in {zone}; hover a time for UTC."
+    text = "Times are in UTC." if zone is UTC else f"Times are in {zone}; hover a time for UTC."
+    return Markup("<span data-zone-note>{}</span>").format(text)
 
 
 def when(moment: datetime | None, *, empty: str = "—") -> Markup:

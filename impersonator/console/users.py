@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, render_template
+from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user
 
 from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.console.forms import ImpersonateForm
 from impersonator.services.errors import DomainError
-from impersonator.services.impersonation import lifecycle, policy
+from impersonator.services.impersonation import lifecycle, policy, request_form
+from impersonator.services.impersonation.handoff import HandoffGone, HandoffNotFound, hand_over
 from impersonator.services.staff.roles import Permission, allows
 from impersonator.web import client_ip, refusal_headers, user_agent
 from impersonator.web_limits import rate_limited, signed_in_staff
@@ -41,34 +42,65 @@ def impersonate(user_id: int):
         access_code=form.access_code.data,
     )
     try:
-        launch = lifecycle.request(
+        issued = lifecycle.request(
             current_user, ask, ip=client_ip(), user_agent=user_agent(), now=clock.now()
         )
     except DomainError as refused:
-        flash(refused.message, "error")
-        return _user_page(user_id, form, status=refused.status, headers=refusal_headers(refused))
-    response = render_template("console/impersonation/launch.html", launch=launch)
-    # The handoff page carries the token: no referrer, no cache, and it may post to that tenant only.
-    return (
-        response,
-        200,
-        {
-            "Referrer-Policy": "no-referrer",
-            "Cache-Control": "no-store",
-            "Content-Security-Policy": (
-                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
-                f"base-uri 'none'; frame-ancestors 'none'; form-action 'self' {launch.origin}"
-            ),
-        },
+        return _user_page(
+            user_id, form, status=refused.status, headers=refusal_headers(refused), ask=(ask, refused)
+        )
+    # POST-redirect-GET: a reload of the next page never asks again (issue 13).
+    return redirect(url_for("users.handoff", user_id=user_id, impersonation_id=issued.impersonation_id), 303)
+
+
+# The handoff page carries the token: no referrer, never cached (the back button asks again, and
+# is told it was handed over), and its form may post to that tenant only.
+_NOT_KEPT = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+@bp.get("/<int:user_id>/impersonate/<int:impersonation_id>")
+@requires(Permission.IMPERSONATE_READ_ONLY)
+def handoff(user_id: int, impersonation_id: int):
+    try:
+        launch = hand_over(current_user.id, user_id, impersonation_id, now=clock.now())
+    except HandoffNotFound:
+        abort(404)
+    except HandoffGone as gone:
+        return render_template("console/impersonation/launch.html", launch=None, gone=gone), 410, _NOT_KEPT
+    csp = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
+        f"base-uri 'none'; frame-ancestors 'none'; form-action 'self' {launch.origin}"
     )
+    page = render_template("console/impersonation/launch.html", launch=launch, gone=None)
+    return page, 200, {**_NOT_KEPT, "Content-Security-Policy": csp}
 
 
-def _user_page(user_id: int, form: ImpersonateForm, *, status: int = 200, headers: dict | None = None):
+def _user_page(
+    user_id: int,
+    form: ImpersonateForm,
+    *,
+    status: int = 200,
+    headers: dict | None = None,
+    ask: tuple[lifecycle.Request, DomainError] | None = None,
+):
     try:
         user = lifecycle.user_for_request(user_id)
     except DomainError:
         abort(404)
     now = clock.now()
+    state = policy.access_state(user, now)
+    problems = None
+    if ask is not None:
+        # Every problem at once, each at its field; the refusal that was audited among them.
+        request_ask, refused = ask
+        problems = request_form.problems(
+            request_ask,
+            refused,
+            needs_code=state.needs_code,
+            code_always=user.tenant.access_policy == "code_always",
+        )
+        for name, message in problems.fields.items():
+            form[name].errors = [message]
     form.totp_code.data = ""  # a code is good once: never fill it back in
     form.access_code.data = ""
     return (
@@ -76,7 +108,8 @@ def _user_page(user_id: int, form: ImpersonateForm, *, status: int = 200, header
             "console/impersonation/user.html",
             user=user,
             form=form,
-            state=policy.access_state(user, now),
+            state=state,
+            problems=problems,
             history=lifecycle.for_user(user.id),
             may_impersonate=allows(current_user.role, Permission.IMPERSONATE_READ_ONLY),
             may_use_full=allows(current_user.role, Permission.IMPERSONATE_FULL),

@@ -1,12 +1,13 @@
 """Admin: webhook endpoints (DESIGN I10): the list with how delivery is going, creating one (its
-signing secret shown once), enabling, disabling, deleting, and a test event."""
+signing secret shown once, on the page the POST redirects to: impersonator/web_once.py), enabling,
+disabling, deleting, and a test event."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from impersonator import clock
+from impersonator import clock, web_once
 from impersonator.console.access import requires
 from impersonator.console.admin_forms import WebhookForm
 from impersonator.models import WEBHOOK_EVENTS
@@ -17,6 +18,7 @@ from impersonator.services.staff.roles import Permission
 from impersonator.web import client_ip, error_page
 
 bp = Blueprint("webhooks_admin", __name__, url_prefix="/admin/webhooks")
+SHOWN_ONCE = "new_webhook"
 
 
 @bp.get("/")
@@ -46,8 +48,22 @@ def create():
         else:
             flash(refused.message, "error")
         return _page(form, status=refused.status)
+    # The secret waits for the GET below, which shows it once: a reload adds no second endpoint.
+    web_once.keep(SHOWN_ONCE, created.endpoint.id, {"secret": created.secret})
+    return redirect(url_for("webhooks_admin.secret", endpoint_id=created.endpoint.id), code=303)
+
+
+@bp.get("/<int:endpoint_id>/secret")
+@requires(Permission.ADMIN)
+def secret(endpoint_id: int):
+    """The new endpoint's signing secret, once; after that the page says it was shown once."""
+    try:
+        endpoint = webhook_endpoints.get(endpoint_id)
+    except DomainError as refused:
+        return error_page(404, refused.message)
+    kept = web_once.take(SHOWN_ONCE, endpoint_id)
     page = render_template(
-        "console/admin/webhooks_secret.html", endpoint=created.endpoint, secret=created.secret
+        "console/admin/webhooks_secret.html", endpoint=endpoint, secret=kept.get("secret") if kept else None
     )
     return page, 200, {"Cache-Control": "no-store"}
 

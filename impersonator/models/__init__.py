@@ -1,5 +1,7 @@
 """SQLAlchemy models, one module per aggregate. Importing this package registers every table."""
 
+from impersonator.models.api_key import API_SCOPES, ApiKey
+from impersonator.models.approval import APPROVAL_STATES, REASON_CODES, ApprovalRequest
 from impersonator.models.audit import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
 from impersonator.models.consent import AccessCode
 from impersonator.models.impersonation import END_REASONS, MODES, GhostRequest, Impersonation, Setting
@@ -10,22 +12,29 @@ from impersonator.models.outbox import (
     OutboxMessage,
     WebhookEndpoint,
 )
+from impersonator.models.signing_key import SigningKey
 from impersonator.models.staff import ROLES, AuthzDenial, Staff, StaffInvite, StaffSession, StaffSignInStep
-from impersonator.models.tenant import ACCESS_POLICIES, Tenant, TenantDomain, User
+from impersonator.models.tenant import ACCESS_POLICIES, TWO_PERSON_RULES, Tenant, TenantDomain, User
 from impersonator.models.throttle import FailedAttempt, Lockout, RateCount
 from impersonator.models.workspace import AnalyticsEvent, Notification, Project
 
 __all__ = [
     "ACCESS_POLICIES",
+    "API_SCOPES",
+    "APPROVAL_STATES",
     "END_REASONS",
     "GENESIS_HASH",
     "MODES",
     "OUTBOX_KINDS",
     "OUTBOX_STATUSES",
+    "REASON_CODES",
     "ROLES",
+    "TWO_PERSON_RULES",
     "WEBHOOK_EVENTS",
     "AccessCode",
     "AnalyticsEvent",
+    "ApiKey",
+    "ApprovalRequest",
     "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
@@ -39,6 +48,7 @@ __all__ = [
     "Project",
     "RateCount",
     "Setting",
+    "SigningKey",
     "Staff",
     "StaffInvite",
     "StaffSession",

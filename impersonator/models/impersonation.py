@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from impersonator.clock import now
@@ -54,12 +54,17 @@ class Impersonation(db.Model):
     ticket: Mapped[str | None] = mapped_column(String(100))
     mode: Mapped[str] = mapped_column(String(10))
     duration_minutes: Mapped[int] = mapped_column()
-    access_via: Mapped[str] = mapped_column(String(10))  # opt_in | code
+    access_via: Mapped[str] = mapped_column(String(10))  # opt_in | code | approval | emergency
+    # Why, as a code from models.approval.REASON_CODES (None on impersonations made before codes).
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    break_glass: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The token's id and audience; the token itself is never stored (DESIGN I3).
     token_jti: Mapped[str] = mapped_column(String(64), unique=True)
     audience: Mapped[str] = mapped_column(String(253))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
     token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When the console's handoff page carried the token (once: a reload says so, issue 13).
+    handed_over_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

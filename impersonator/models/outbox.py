@@ -19,6 +19,13 @@ WEBHOOK_EVENTS = (
     "impersonation.started",
     "impersonation.ended",
     "impersonation.redeem_failed",
+    "approval.requested",
+    "approval.approved",
+    "approval.denied",
+    "approval.expired",
+    "approval.withdrawn",
+    "approval.cancelled",
+    "approval.reviewed",
     "staff.locked",
     "security.alert",
 )

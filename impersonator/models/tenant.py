@@ -12,7 +12,11 @@ from impersonator.clock import now
 from impersonator.extensions import db
 from impersonator.models.types import UTCDateTime
 
+# Not offered yet: "approve_each", the customer approves every request (DESIGN §11) instead of opting
+# in or giving a code; the approvals service knows it, the request flow does not use it yet (issue 14).
 ACCESS_POLICIES = ("opt_in_or_code", "code_always", "off")
+# Which requests need a second staff member's approval: full mode only (the default), or every one.
+TWO_PERSON_RULES = ("full", "always")
 
 
 class Tenant(db.Model):
@@ -27,6 +31,13 @@ class Tenant(db.Model):
     notify_on_access_default: Mapped[bool] = mapped_column(default=True, server_default=true())
     # Some tenants keep support's justification out of their users' access history.
     hide_justification: Mapped[bool] = mapped_column(default=False, server_default=false())
+    two_person: Mapped[str] = mapped_column(String(10), default="full", server_default="full")
+    # Under opt_in_or_code, each user may choose to approve every request themself.
+    users_choose_approval: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A ticket id required of every request, matching this pattern in full (None: optional).
+    ticket_pattern: Mapped[str | None] = mapped_column(String(200))
+    # Space-separated reason codes this tenant allows (None: every code).
+    reason_codes: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
 
     domains: Mapped[list[TenantDomain]] = relationship(back_populates="tenant", order_by="TenantDomain.id")
@@ -66,6 +77,8 @@ class User(UserMixin, db.Model):
     support_access_opt_in_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The access-notice email: None follows the tenant's default.
     notify_on_access: Mapped[bool | None] = mapped_column()
+    # Where the tenant lets users choose: approve every support request myself (DESIGN §11).
+    approve_each_request: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     tenant: Mapped[Tenant] = relationship()
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import ROLES, Project, Staff, Tenant, TenantDomain, User
-from impersonator.services import secret_box
+from impersonator.services import secret_box, signing_keys
 from impersonator.services.audit import Actor
 from impersonator.services.passwords import hash_password
 from impersonator.services.staff import totp
@@ -135,6 +135,8 @@ def seed_demo(*, now: datetime, issuer: str) -> list[DemoStaff]:
             staff.totp_secret_encrypted = secret_box.encrypt(totp.new_secret())
             staff.totp_enrolled_at = now
             db.session.commit()
+    # The demo app's home page shows the act token a ghost session sends to its back-end.
+    signing_keys.ensure_key(actor=Actor.system("seed-demo"), ip=None, now=now)
     return demo_staff(issuer=issuer)
 
 

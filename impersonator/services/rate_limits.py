@@ -46,6 +46,7 @@ LIMITS = {
     "impersonation_request": "IMPERSONATION_RATE_LIMIT",
     "redeem": "REDEEM_RATE_LIMIT",
     "sign_in": "SIGN_IN_RATE_LIMIT",
+    "api": "API_RATE_LIMIT",
 }
 # A key's row is reused by its next window; one unused for this long belongs to a key that stopped
 # coming, and is deleted (an update costs less than a delete and an insert, so live keys are left).

@@ -69,6 +69,28 @@ MODES: dict[str, Words] = {
 ACCESS_ROUTES: dict[str, Words] = {
     "opt_in": Words("customer opted in", customer="you had opted in"),
     "code": Words("support access code", customer="your support access code"),
+    "approval": Words("customer approved the request", customer="you approved the request"),
+    "emergency": Words("break-glass: no consent", customer="emergency access without your consent"),
+}
+
+# Why support asked (models.REASON_CODES, DESIGN §11).
+REASON_CODES: dict[str, Words] = {
+    "customer_request": Words("customer asked for help", customer="you asked for help"),
+    "incident": Words("incident"),
+    "bug_investigation": Words("bug investigation"),
+    "billing": Words("billing"),
+    "legal": Words("legal"),
+}
+
+# ApprovalRequest.state (models.APPROVAL_STATES).
+APPROVAL_STATES: dict[str, Words] = {
+    "pending": Words("waiting for approval"),
+    "approved": Words("approved: ready to start"),
+    "used": Words("approved and used"),
+    "denied": Words("denied"),
+    "expired": Words("expired"),
+    "withdrawn": Words("withdrawn"),
+    "cancelled": Words("cancelled"),
 }
 
 # Impersonation.state().
@@ -78,6 +100,20 @@ STATES: dict[str, Words] = {
     "active": Words("active"),
     "ended": Words("ended"),
 }
+
+# What impersonating a user needs right now (policy.AccessState.code), as the search results' badge
+# shows it.
+ACCESS_STATES: dict[str, Words] = {
+    "opted_in": Words("opted in"),
+    "code_needed": Words("code needed"),
+    "tenant_off": Words("not allowed"),
+    "switched_off": Words("not allowed"),
+    "inactive": Words("inactive"),
+    "approval_needed": Words("customer approves"),
+}
+
+# The impersonation form: a support access code that was right but ran out while the form was open.
+ACCESS_CODE_EXPIRED = "That code has expired — use the current one."
 
 # --- the audit log --------------------------------------------------------------------------------
 
@@ -95,6 +131,13 @@ ACTIONS: dict[str, Words] = {
     "impersonation.ended": Words("Impersonation ended"),
     "impersonation.redeem_failed": Words("Impersonation link refused"),
     "impersonation.token_expired": Words("Impersonation link expired unused"),
+    "approval.requested": Words("Approval requested"),
+    "approval.approved": Words("Request approved"),
+    "approval.denied": Words("Request denied"),
+    "approval.expired": Words("Request expired"),
+    "approval.withdrawn": Words("Request withdrawn"),
+    "approval.cancelled": Words("Request cancelled"),
+    "approval.reviewed": Words("Break-glass reviewed"),
     "access_code.generated": Words("Support access code generated"),
     "access_code.generate_refused": Words("Support access code not generated"),
     "access_code.revoked": Words("Support access code revoked"),
@@ -102,6 +145,7 @@ ACTIONS: dict[str, Words] = {
     "support_access.opted_in": Words("Customer opted in to support access"),
     "support_access.opted_out": Words("Customer opted out of support access"),
     "support_access.notifications_changed": Words("Customer changed access emails"),
+    "support_access.approval_choice_changed": Words("Customer changed who approves support access"),
     "customer.locked": Words("Customer sign-in locked"),
     "staff.created": Words("Staff member added"),
     "staff.invite_issued": Words("Staff invitation issued"),
@@ -130,6 +174,11 @@ ACTIONS: dict[str, Words] = {
     "webhook.deleted": Words("Webhook deleted"),
     "webhook.test_queued": Words("Webhook test sent"),
     "outbox.retried": Words("Outbox message retried"),
+    "api_key.created": Words("API key created"),
+    "api_key.revoked": Words("API key revoked"),
+    "api.request": Words("API call"),
+    "signing_key.created": Words("Act token signing key created"),
+    "signing_key.rotated": Words("Act token signing keys rotated"),
 }
 
 # The `kind` of a `security.alert` event (alerts.raise_alert).
@@ -143,6 +192,7 @@ ALERTS: dict[str, Words] = {
     "access_code_locked": Words("support access code locked after wrong tries"),
     "staff_locked": Words("staff sign-in locked"),
     "staff_throttled": Words("staff sign-ins slowed down"),
+    "break_glass": Words("break-glass access requested"),
 }
 
 # Who did it, when it was not a person (Actor.system labels).
@@ -159,6 +209,8 @@ SYSTEM_ACTORS: dict[str, Words] = {
 NOTIFICATIONS: dict[str, Words] = {
     "support.access_started": Words("support access started"),
     "support.access_code_locked": Words("support access codes locked"),
+    "support.approval_wanted": Words("support asked for approval"),
+    "support.break_glass": Words("emergency access notice"),
     "project.created": Words("project created"),
     "project.renamed": Words("project renamed"),
     "account.email_changed": Words("email address changed"),
@@ -172,6 +224,7 @@ TARGETS: dict[str, Words] = {
     "tenant": Words("tenant"),
     "webhook_endpoint": Words("webhook"),
     "outbox_message": Words("outbox message"),
+    "api_key": Words("API key"),
 }
 
 _CODE = re.compile(r"[a-z][a-z0-9]*([_.-][a-z0-9]+)+")
@@ -215,9 +268,24 @@ def access_route(code: str | None, audience: Audience = "neutral") -> str:
     return _word(ACCESS_ROUTES, code, audience)
 
 
+def reason_code(code: str | None, audience: Audience = "neutral") -> str:
+    """Why support asked, in words."""
+    return _word(REASON_CODES, code, audience)
+
+
+def approval_state(code: str | None) -> str:
+    """Where an approval request stands, in words."""
+    return _word(APPROVAL_STATES, code, "neutral")
+
+
 def state(code: str | None) -> str:
     """An impersonation's state (Impersonation.state())."""
     return _word(STATES, code, "neutral")
+
+
+def access_state(code: str | None) -> str:
+    """A user's support access state as a badge reads (`opted in`, `code needed`, `not allowed`)."""
+    return _word(ACCESS_STATES, code, "neutral")
 
 
 def outcome(code: str | None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import BooleanField, PasswordField, RadioField, StringField
+from wtforms import BooleanField, PasswordField, RadioField, SelectChoice, StringField
 
 from impersonator.forms import EmailAddress, Password, Readable, TextForm
 
@@ -42,3 +42,16 @@ class OptInForm(TextForm):
 
 class AccessNoticeForm(TextForm):
     notify_on_access = BooleanField("Email me whenever support accesses my account")
+
+
+class CustomerDecisionForm(TextForm):
+    """Approve or deny one support request, with an optional note the staff member sees."""
+
+    decision = RadioField(
+        "Decision", choices=[SelectChoice("approve", "Approve"), SelectChoice("deny", "Deny")]
+    )
+    note = StringField("Note to support (optional)", validators=[Readable("Note", 500, required=False)])
+
+
+class ApprovalChoiceForm(TextForm):
+    approve_each = BooleanField("Ask me to approve every support access")

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from impersonator import clock
+from impersonator.services import wording
 from impersonator.services.customer import projects
 from impersonator.services.errors import DomainError
+from impersonator.services.impersonation import act_tokens
+from impersonator.tenant.act import act_token
 from impersonator.tenant.forms import ProjectForm
 from impersonator.tenant.ghost import current_impersonation
 from impersonator.web import error_page
 
 bp = Blueprint("tenant_home", __name__)
+
+# The demo app's own back-end: a ghost session's calls to it carry an act token (DESIGN §12).
+DEMO_BACKEND = "projects-api"
 
 
 @bp.get("/")
@@ -55,9 +63,28 @@ def _home(
     if renaming and renaming[0] not in {p.id for p in items}:
         abort(404)  # someone else's project: not found, whatever was typed
     page = render_template(
-        "tenant/home.html", projects=items, new_form=new_form or ProjectForm(formdata=None), renaming=renaming
+        "tenant/home.html",
+        projects=items,
+        new_form=new_form or ProjectForm(formdata=None),
+        renaming=renaming,
+        backend_call=_backend_call(),
     )
     return page, status
+
+
+def _backend_call() -> dict | None:
+    """During a ghost session: what the demo back-end reads from the act token this page sends it
+    (verified against the published keys, as any back-end would). None outside one, or before the
+    first signing key exists, or where projects-api is not an allowed audience."""
+    try:
+        token = act_token(DEMO_BACKEND)
+    except DomainError:
+        return None
+    if token is None:
+        return None
+    claims = act_tokens.verify(token, audience=DEMO_BACKEND, now=clock.now())
+    expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+    return {**claims, "mode_words": wording.mode(claims["imp_mode"]), "expires_at": expires_at}
 
 
 def _refused(refused: DomainError):

@@ -1,8 +1,13 @@
-"""Redeeming a redirect token into a ghost session, and ending it (DESIGN I2, I3)."""
+"""Redeeming a redirect token into a ghost session, and ending it (DESIGN I2, I3).
+
+*End* in the banner lands on this domain's "Impersonation ended" page (200): it confirms whose
+account was left and links back to that user's page on the console (services/links.py, never the
+request). A click of a ghost whose session someone else ended (the customer, the security team, the
+time limit…) gets the same page from the guard (tenant/ghost.py), refused (403)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, request, session, url_for
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
 from impersonator import clock
 from impersonator.extensions import csrf
@@ -10,11 +15,14 @@ from impersonator.faces import hostname_of
 from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import lifecycle, redemption
 from impersonator.services.links import console_url
+from impersonator.services.validation import row_id
 from impersonator.tenant.ghost import current_impersonation, start_ghost_session
 from impersonator.web import client_ip, error_page, public, user_agent
 from impersonator.web_limits import rate_limited, this_address
 
 bp = Blueprint("impersonation", __name__, url_prefix="/impersonation")
+ENDED_KEY = "ended"
+NAME_MAX = 200
 
 
 # A token belongs in a form's body. One that arrives in the address (a GET, or a POST with a query
@@ -85,4 +93,35 @@ def end():
         ghost.impersonation_id, reason="staff_ended", actor=ghost.actor, ip=client_ip(), now=clock.now()
     )
     session.clear()
-    return redirect(console_url("users.show", user_id=ghost.user_id), code=303)
+    # What the next page confirms: names the staff member saw on every page of the session, no secret.
+    session[ENDED_KEY] = {"user_id": ghost.user_id, "user_name": ghost.user_name[:NAME_MAX]}
+    return redirect(url_for("impersonation.ended"), code=303)
+
+
+@bp.get("/ended")
+@public
+def ended():
+    """The confirmation after *End*; a reload shows it again and changes nothing."""
+    if current_impersonation() is not None:  # a ghost session is live in this browser: nothing ended
+        return redirect(url_for("tenant_home.index"), code=303)
+    user_id, user_name = _ended_here()
+    back = console_url("users.show", user_id=user_id) if user_id else console_url("home.index")
+    page = render_template(
+        "tenant/impersonation/impersonation_ended.html", ended_by_you=True, user_name=user_name, back=back
+    )
+    return page, 200
+
+
+def _ended_here() -> tuple[int | None, str | None]:
+    """Whose account this browser's last ghost session was in (the cookie is input: checked)."""
+    state = session.get(ENDED_KEY)
+    if not isinstance(state, dict):
+        return None, None
+    user_id, name = row_id(state.get("user_id")), state.get("user_name")
+    return user_id, name if isinstance(name, str) and name and len(name) <= NAME_MAX else None
+
+
+@bp.app_context_processor
+def console_link() -> dict:
+    """For the ended page the guard draws too: where the console is (built only when asked for)."""
+    return {"console_home": lambda: console_url("home.index")}

@@ -2,16 +2,19 @@
 
 All of it belongs to the account's owner alone: `@not_for_impersonators` refuses every view and
 action to the ghost, whatever the mode (DESIGN I7); the consent service refuses the changes too.
-A new support access code is shown once, in the answer to the POST that made it (no-store), and
-never in a flash, a cookie, an address or a log.
+A new support access code is shown once, on the page the POST that made it redirects to (no-store):
+it waits for that GET encrypted in the session (impersonator/web_once.py), never in a flash, an
+address or a log, and a reload finds it gone and says so.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from impersonator import clock
+from impersonator import clock, web_once
 from impersonator.models import User
 from impersonator.services.consent import access_history, support_access
 from impersonator.services.errors import DomainError
@@ -20,6 +23,7 @@ from impersonator.tenant.ghost import current_impersonation, not_for_impersonato
 from impersonator.web import client_ip, error_page, refusal_headers
 
 bp = Blueprint("support_access", __name__, url_prefix="/settings/support-access")
+CODE_SLOT = "access_code"
 
 
 def _customer() -> User:
@@ -33,7 +37,7 @@ def _ghost() -> bool:
 @bp.get("")
 @not_for_impersonators
 def show():
-    return _page()
+    return _page(generated=_code_to_show())
 
 
 @bp.post("/opt-in")
@@ -77,8 +81,11 @@ def generate_code():
         return _page(status=locked.status, headers=refusal_headers(locked))
     except DomainError as refused:
         return _refused(refused)
-    # Shown once, in this answer only; `no-store` keeps it out of every cache and the back button.
-    return _page(generated=generated, headers={"Cache-Control": "no-store"})
+    # Shown once, by the GET this redirects to: a reload then neither makes a new code nor shows it again.
+    web_once.keep(
+        CODE_SLOT, _customer().id, {"code": generated.code, "expires_at": generated.expires_at.isoformat()}
+    )
+    return redirect(url_for("support_access.show"), code=303)
 
 
 @bp.post("/code/revoke")
@@ -138,6 +145,23 @@ def revoke(impersonation_id: int):
     return redirect(url_for("support_access.history"), code=303)
 
 
+def _code_to_show() -> support_access.GeneratedCode | None:
+    """The code the last POST made, once: on the first GET after it, while it is still the active one."""
+    kept = web_once.take(CODE_SLOT, _customer().id)
+    if kept is None:
+        return None
+    try:
+        code, expires_at = str(kept["code"]), datetime.fromisoformat(kept["expires_at"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    generated = support_access.GeneratedCode(code, expires_at)
+    current = support_access.current_code_expiry(_customer(), clock.now())
+    # Revoked, replaced or lapsed in between: nothing to read out any more.
+    if current is None or abs((current - generated.expires_at).total_seconds()) >= 1:
+        return None
+    return generated
+
+
 def _page(
     *,
     generated: support_access.GeneratedCode | None = None,
@@ -154,6 +178,8 @@ def _page(
     opt_in_form.period.choices = list(periods.items())
     if notice_form is None:
         notice_form = AccessNoticeForm(formdata=None, notify_on_access=summary.access_notice)
+    if generated is not None:  # the code on this page: no cache and no back button may keep a copy
+        headers = {**(headers or {}), "Cache-Control": "no-store"}
     page = render_template(
         "tenant/support_access/support_access.html",
         summary=summary,

@@ -246,11 +246,14 @@ class StaffPerson(Person):
             "access_code": access_code,
             "totp_code": self.code(step),
         }
-        launch = c.post("console.impersonate", CONSOLE, f"/users/{target.id}/impersonate", data)
-        if owned and launch is not None and launch.status_code == 403:
+        asked = c.post("console.impersonate", CONSOLE, f"/users/{target.id}/impersonate", data)
+        if owned and asked is not None and asked.status_code == 403:
             self.world.tally.add("impersonation refused: the customer changed consent or code meanwhile")
             return
-        expect("console.impersonate", launch, 200)
+        # POST-redirect-GET: the handoff page is the redirect's one GET.
+        expect("console.impersonate", asked, 303)
+        handoff_path = urlsplit(asked.headers["Location"]).path
+        launch = expect("console.handoff", c.get("console.handoff", CONSOLE, handoff_path), 200)
         action, token = _LAUNCH_FORM.search(launch.text), HANDOFF_TOKEN.search(launch.text)
         if action is None or token is None:
             raise Unexpected("console.impersonate", launch, "no handoff form")

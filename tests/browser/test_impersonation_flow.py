@@ -106,8 +106,16 @@ def test_support_agent_impersonates_read_only_and_ends(live_server, page):
         expect(projects.get_by_role("cell", name="Renamed by the ghost")).to_have_count(0)
         expect(projects.get_by_role("cell", name=alice_projects[0], exact=True)).to_be_visible()
 
-        # End: back on the console's page of the user, and the tenant no longer knows the ghost.
-        banner.get_by_role("button", name="End impersonation").click()
+        # End: a confirmation on the tenant's page (200), one click back to the console's page of the
+        # user, and the tenant no longer knows the ghost.
+        with page.expect_response(lambda r: r.url.endswith("/impersonation/ended")) as landed:
+            banner.get_by_role("button", name="End impersonation").click()
+        assert landed.value.status == 200
+        expect(page.get_by_role("heading", name="Impersonation ended")).to_be_visible()
+        expect(page.get_by_text(f"You ended your impersonation of {ALICE_NAME}.")).to_be_visible()
+        expect(page.locator("#ghost-banner")).to_have_count(0)
+        page.screenshot(path=artifact_path("impersonation-ended-confirmation"), full_page=True)
+        page.get_by_role("link", name=f"Back to {ALICE_NAME} on the console").click()
         expect(page).to_have_url(live_server.url(CONSOLE_HOST, f"/users/{alice_id}"))
         expect(page.get_by_role("heading", name=ALICE_NAME, exact=True)).to_be_visible()
         history = page.get_by_role("table").filter(has_text=JUSTIFICATION)

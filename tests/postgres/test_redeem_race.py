@@ -19,7 +19,7 @@ from impersonator.extensions import db
 from impersonator.models import AuditEvent, Impersonation, Staff, Tenant, TenantDomain, User
 from impersonator.services import secret_box
 from impersonator.services.audit import Actor
-from impersonator.services.impersonation import lifecycle
+from impersonator.services.impersonation import handoff, lifecycle
 from impersonator.services.passwords import hash_password
 from impersonator.services.staff import totp
 from impersonator.services.staff.accounts import create_staff
@@ -67,7 +67,8 @@ def issue_token(url: str) -> str:
         ask = lifecycle.Request(
             alice.id, "Racing the redemption of one token", None, 60, "read_only", code, None
         )
-        token = lifecycle.request(staff, ask, ip=None, user_agent=None, now=now).token
+        issued = lifecycle.request(staff, ask, ip=None, user_agent=None, now=now)
+        token = handoff.hand_over(staff.id, alice.id, issued.impersonation_id, now=now).token
         db.session.remove()
         db.engine.dispose()
     return token

@@ -13,7 +13,8 @@ import pytest
 
 from impersonator import ROOT
 from impersonator.console.impersonations import END_LABELS
-from impersonator.models import END_REASONS, MODES
+from impersonator.models import APPROVAL_STATES, END_REASONS, MODES, REASON_CODES
+from impersonator.models.approval import CONSENT_KINDS
 from impersonator.services import wording
 from impersonator.services.audit.log import OUTCOMES
 from impersonator.services.consent.access_history import END_TEXT, MODE_TEXT
@@ -139,11 +140,13 @@ def test_every_security_alert_kind_has_a_label():
     [
         (wording.END_REASONS, END_REASONS),
         (wording.MODES, MODES),
-        (wording.ACCESS_ROUTES, ("opt_in", "code")),
+        (wording.ACCESS_ROUTES, CONSENT_KINDS),
         (wording.OUTCOMES, OUTCOMES),
         (wording.STATES, ("issued", "expired_unredeemed", "active", "ended")),
+        (wording.REASON_CODES, REASON_CODES),
+        (wording.APPROVAL_STATES, APPROVAL_STATES),
     ],
-    ids=["end reasons", "modes", "access routes", "outcomes", "states"],
+    ids=["end reasons", "modes", "access routes", "outcomes", "states", "reason codes", "approval states"],
 )
 def test_every_code_has_a_label_and_no_label_lacks_a_code(table, codes):
     assert set(table) == set(codes)

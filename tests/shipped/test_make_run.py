@@ -16,6 +16,7 @@ import sys
 import time
 from email import message_from_bytes, policy
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pyotp
 import pytest
@@ -198,7 +199,7 @@ def test_impersonating_alice_over_http_ends_cleanly_and_the_worker_mails_the_not
     results = console.get("/search?q=acme")
     alice_id = re.search(rf'href="/users/(\d+)"[^>]*>\s*{ALICE_NAME}', results.text).group(1)
     secret = product.totp_secrets()["impersonator"]
-    launch_page = console.submit(
+    requested = console.submit(
         f"/users/{alice_id}",
         f"/users/{alice_id}/impersonate",
         {
@@ -209,6 +210,9 @@ def test_impersonating_alice_over_http_ends_cleanly_and_the_worker_mails_the_not
             "totp_code": code(secret),
         },
     )
+    # POST-redirect-GET: the handoff page is the redirect's one GET.
+    assert requested.status_code == 303, requested.text
+    launch_page = console.get(urlsplit(requested.headers["Location"]).path)
     assert launch_page.status_code == 200, launch_page.text
     action = re.search(r'<form method="post" action="([^"]+)" data-autosubmit', launch_page.text).group(1)
     token = re.search(r'name="token" value="([^"]+)"', launch_page.text).group(1)
@@ -222,7 +226,10 @@ def test_impersonating_alice_over_http_ends_cleanly_and_the_worker_mails_the_not
     assert "Impersonation in progress" in home.text and ALICE_NAME in home.text
     ended = tenant.submit("/", "/impersonation/end", {})
     assert ended.status_code == 303
-    assert ended.headers["Location"].startswith(product.url(CONSOLE_HOST))
+    # The confirmation on the tenant (200), linking back to the console's page of the user.
+    landed = tenant.get(urlsplit(ended.headers["Location"]).path)
+    assert landed.status_code == 200 and "You ended your impersonation of" in landed.text
+    assert f'href="{product.url(CONSOLE_HOST, f"/users/{alice_id}")}"' in landed.text
 
     # The worker delivers the access notice: a file in the instance's mail folder, within seconds.
     wait_for_mail(product.instance, ALICE_EMAIL, NOTICE, more_than=notices_before)
@@ -275,6 +282,8 @@ def test_the_readme_clicks_in_chromium(product, page: Page):
     expect(banner).to_contain_text(DEMO_STAFF_NAMES["support"])
     page.screenshot(path=artifact_path("make-run-ghost-home"), full_page=True)
     banner.get_by_role("button", name="End impersonation").click()
+    expect(page.get_by_role("heading", name="Impersonation ended")).to_be_visible()
+    page.get_by_role("link", name=f"Back to {ALICE_NAME} on the console").click()
     expect(page.get_by_role("heading", name=ALICE_NAME, exact=True)).to_be_visible()
     expect(page.get_by_role("table").filter(has_text=JUSTIFICATION)).to_contain_text("ended")
 

@@ -33,10 +33,12 @@ def settings_post(
 
 
 def generate_code(client: FlaskClient, host: str = ACME) -> str:
-    """Press *Generate a code* and read the code the page shows once."""
+    """Press *Generate a code* and read the code the page it redirects to shows once."""
     response = settings_post(client, "/code", host=host)
-    assert response.status_code == 200, response.text
-    match = NEW_CODE.search(response.text)
+    assert response.status_code == 303, response.text
+    shown = client.get(response.headers["Location"], base_url=host)
+    assert shown.status_code == 200, shown.text
+    match = NEW_CODE.search(shown.text)
     assert match, "no code on the page"
     return match.group(1)
 

@@ -39,6 +39,8 @@ def request_impersonation(client: FlaskClient, staff_account, clock, user_id: in
 
     Defaults: a good justification, 60 minutes, read-only, the current TOTP code. A field given as
     None is left out of the POST; any other value is posted as given (hidden-field tampering too).
+    A granted request redirects to the handoff page (POST-redirect-GET), which this follows, as a
+    browser does: the response is then that page's one GET.
     """
     page = open_user_page(client, user_id)
     clock.next_totp_step()
@@ -53,7 +55,7 @@ def request_impersonation(client: FlaskClient, staff_account, clock, user_id: in
         **fields,
     }
     data = {name: value for name, value in data.items() if value is not None}
-    return client.post(f"/users/{user_id}/impersonate", base_url=CONSOLE, data=data)
+    return client.post(f"/users/{user_id}/impersonate", base_url=CONSOLE, data=data, follow_redirects=True)
 
 
 def token_from_launch(response: TestResponse) -> tuple[str, str]:

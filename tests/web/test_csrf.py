@@ -27,7 +27,7 @@ from tests.support.impersonation import (
     user_id,
 )
 from tests.support.web import ACME, CONSOLE, csrf_token, sign_in, sign_in_customer
-from tests.web.cases import Case, admin, audit, customer_settings
+from tests.web.cases import Case, admin, api_keys, approvals, audit, customer_settings
 from tests.web.conftest import Bed, password_step
 
 REFUSAL = "This form has expired or was not sent from this site"
@@ -90,7 +90,7 @@ def console_impersonate(bed: Bed) -> Case:
     sign_in(bed.client, member, bed.clock)
     bed.clock.next_totp_step()
     data = {"justification": JUSTIFICATION, "duration": "60", "mode": "read_only", "totp_code": member.code()}
-    return Case(CONSOLE, f"/users/{alice}/impersonate", f"/users/{alice}", data, accepted_status=200)
+    return Case(CONSOLE, f"/users/{alice}/impersonate", f"/users/{alice}", data, accepted_status=303)
 
 
 def console_end_impersonation(bed: Bed) -> Case:
@@ -132,7 +132,8 @@ def customer_rename_project(bed: Bed) -> Case:
 
 
 # The one POST without a CSRF token: the one-time token it carries is the credential (DESIGN I11).
-CSRF_EXEMPT = {("tenant", "impersonation.redeem")}
+# The API is authenticated by a bearer key that no cross-site page can attach (tests/web/test_api_auth.py).
+CSRF_EXEMPT = {("tenant", "impersonation.redeem"), ("console", "api.terminate_session")}
 
 CASES: dict[tuple[str, str], Callable[[Bed], Case]] = {
     ("console", "sign_in.submit"): console_sign_in,
@@ -164,6 +165,8 @@ CASES: dict[tuple[str, str], Callable[[Bed], Case]] = {
     **customer_settings.CSRF_CASES,
     **audit.CSRF_CASES,
     **admin.CSRF_CASES,
+    **api_keys.CSRF_CASES,
+    **approvals.CSRF_CASES,
 }
 
 

@@ -74,10 +74,15 @@ def problems(visit: Visit, response, elapsed: float, bound: float) -> list[str]:
         found.append(f"took {elapsed:.1f} s")
     if status != 503 and (visit.needs_database or status >= 500):
         found.append(f"answered {status}")
-    if status == 503 and TITLE not in text:
-        found.append("no 'Temporarily unavailable'")
-    if status >= 400 and (STYLESHEET not in text or f"request id <code>{request_id}</code>" not in text):
-        found.append("not the styled error page with its request id")
+    if visit.path.startswith("/api/"):
+        # The JSON API answers programs: its own JSON error, never the HTML page (console/api/).
+        if status >= 400 and not (response.is_json and "error" in response.get_json() and request_id):
+            found.append("not the API's JSON error with a request id")
+    else:
+        if status == 503 and TITLE not in text:
+            found.append("no 'Temporarily unavailable'")
+        if status >= 400 and (STYLESHEET not in text or f"request id <code>{request_id}</code>" not in text):
+            found.append("not the styled error page with its request id")
     if "Traceback" in text:
         found.append("a traceback")
     return [f"{visit.who} {visit.method} {visit.base}{visit.path}: {problem}" for problem in found]

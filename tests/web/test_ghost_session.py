@@ -87,7 +87,11 @@ def test_i7_the_banner_shows_who_whom_mode_time_left_and_end(ghost):
 
 
 # Pages that belong to the account's owner alone (DESIGN I7): the ghost gets 403, under the banner.
-OWNER_ONLY_PAGES = {"/settings/support-access", "/settings/support-access/history"}
+OWNER_ONLY_PAGES = {
+    "/settings/support-access",
+    "/settings/support-access/history",
+    "/settings/support-access/requests",
+}
 
 
 def test_i7_the_banner_is_on_every_tenant_page(ghost, tenant_app):
@@ -205,11 +209,14 @@ def test_i4_nothing_extends_a_session(app, ghost, clock):
     assert ended_reasons(app) == ["expired"]
 
 
-def test_i4_end_returns_to_the_console_user_page_and_the_ghost_is_gone(app, ghost, alice, staff_member):
+def test_i4_end_lands_on_a_confirmation_that_links_to_the_console_user_page(app, ghost, alice, staff_member):
     response = end_ghost(ghost)
 
     assert response.status_code == 303
-    assert response.headers["Location"] == f"{CONSOLE}/users/{alice}"
+    assert response.headers["Location"] == "/impersonation/ended"
+    landed = ghost.get("/impersonation/ended", base_url=ACME)
+    assert landed.status_code == 200 and ENDED_TITLE in landed.text
+    assert f'href="{CONSOLE}/users/{alice}"' in landed.text
     assert not is_ghost(ghost)
     assert ghost.get("/", base_url=ACME).status_code == 302  # not even signed in as Alice
     [event] = audit_events(app, "impersonation.ended")

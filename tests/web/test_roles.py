@@ -17,7 +17,7 @@ from impersonator.models import ROLES, User
 from impersonator.services.staff.roles import Permission
 from tests.support.records import audit_actions, staff_row, staff_sessions
 from tests.support.web import CONSOLE, csrf_token, flashes, sign_in
-from tests.web.cases import admin, audit
+from tests.web.cases import admin, api_keys, approvals, audit
 
 # The console pages anyone may open: the way in and the way out. Adding one is a decision.
 PUBLIC_ENDPOINTS = {
@@ -35,6 +35,15 @@ PUBLIC_ENDPOINTS = {
     # Probes of load balancers and orchestrators: one word of state, nothing else (tests/web/test_health.py).
     "health.healthz",
     "health.readyz",
+    # The public keys that verify act tokens, for the product's back-ends (tests/web/test_jwks.py).
+    "jwks.keys",
+    # The JSON API: never the sign-in cookie; its own bearer-key and scope check (console/api/).
+    "api.openapi",
+    "api.impersonations",
+    "api.impersonation",
+    "api.live_sessions",
+    "api.terminate_session",
+    "api.audit_events",
 }
 PUBLIC_TENANT_ENDPOINTS = {
     "static",
@@ -44,6 +53,8 @@ PUBLIC_TENANT_ENDPOINTS = {
     # The handoff arrives before anyone is signed in on the tenant domain; End checks the ghost itself.
     "impersonation.redeem",
     "impersonation.end",
+    # The page *End* lands on: the ghost session is over, so nobody is signed in there any more.
+    "impersonation.ended",
     # A GET of the redemption address: refused (405) to everyone, cancelling a token it carries.
     "impersonation.redeem_refused",
 }
@@ -135,6 +146,8 @@ PAGE_ACCESS = {
     "/impersonations/mine": {"support", "impersonator"},
     **audit.PAGE_ACCESS,
     **admin.PAGE_ACCESS,
+    **api_keys.PAGE_ACCESS,
+    **approvals.PAGE_ACCESS,
 }
 # The permission each console POST names (the sign-in steps are public, above).
 POST_PERMISSIONS = {
@@ -144,6 +157,8 @@ POST_PERMISSIONS = {
     "impersonations.end": Permission.IMPERSONATE_READ_ONLY,
     **audit.POST_PERMISSIONS,
     **admin.POST_PERMISSIONS,
+    **api_keys.POST_PERMISSIONS,
+    **approvals.POST_PERMISSIONS,
 }
 
 
@@ -153,7 +168,12 @@ def alice_id(app) -> int:
 
 
 # A real id for each `<int:name>` of a rule, so that a role that may open the page sees 200.
-PATH_EXAMPLES = {"user_id": alice_id, **audit.PATH_EXAMPLES, **admin.PATH_EXAMPLES}
+PATH_EXAMPLES = {
+    "user_id": alice_id,
+    **audit.PATH_EXAMPLES,
+    **admin.PATH_EXAMPLES,
+    **api_keys.PATH_EXAMPLES,
+}
 _VARIABLE = re.compile(r"<int:(\w+)>")
 
 
@@ -175,12 +195,16 @@ def test_roles_each_page_opens_only_for_the_roles_of_design_section_7(
         assert "You do not have permission to do that." in response.text
 
 
+# Pages that open once, for one staff member (tests/web/test_launch_once.py checks their roles).
+ONE_TIME_PAGES = {"/users/<int:user_id>/impersonate/<int:impersonation_id>"}
+
+
 def test_roles_every_console_page_is_in_the_role_table():
     pages = {
         rule.rule for rule in CONSOLE_RULES if rule.endpoint not in PUBLIC_ENDPOINTS and "GET" in rule.methods
     }
 
-    assert pages == set(PAGE_ACCESS)
+    assert pages == set(PAGE_ACCESS) | ONE_TIME_PAGES | approvals.RECORD_PAGES
 
 
 def test_roles_every_console_post_names_the_permission_of_design_section_7():

@@ -117,4 +117,4 @@ def test_the_sweep_command_prints_what_it_did(app, runner, client, agent, alice,
     result = runner.invoke(args=["impersonation", "sweep"])
 
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "sessions ended: 1, tokens lapsed: 1"
+    assert result.output.strip() == "sessions ended: 1, tokens lapsed: 1, approval requests expired: 0"

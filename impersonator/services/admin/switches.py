@@ -16,6 +16,7 @@ from impersonator.extensions import db
 from impersonator.models import ACCESS_POLICIES, Setting, Tenant
 from impersonator.services import audit
 from impersonator.services.admin import settings
+from impersonator.services.approvals import closing
 from impersonator.services.audit import Actor
 from impersonator.services.errors import InvalidInput
 from impersonator.services.impersonation import lifecycle
@@ -108,6 +109,7 @@ def set_global_switch(enabled: bool, *, actor: Actor, ip: str | None, now: datet
         ended = lifecycle.end_all_in_transaction(
             lifecycle.open_ones(now), "switched_off", actor, ip=ip, now=now
         )
+        closing.cancel_open("switched_off", actor, now=now, ip=ip)
     db.session.commit()
     return SwitchChange(True, ended)
 
@@ -142,6 +144,7 @@ def update_tenant(
             ip=ip,
             now=now,
         )
+        closing.cancel_open("policy_changed", actor, now=now, ip=ip, tenant_id=tenant.id)
     audit.record(
         "tenant.settings_changed",
         actor=actor,

@@ -26,9 +26,10 @@ SERIES = (
     ("impersonation.denied", "denied", "Denied"),
     ("impersonation.redeem_failed", "redeem_failed", "Redemption failed"),
 )
-# The drawing, in SVG user units.
-WIDTH, HEIGHT = 720, 180
-LEFT, RIGHT, TOP, BOTTOM = 36, 8, 10, 24
+# The drawing, in SVG user units: wide and low (issue 13: 720 by 180 took half a screen for one bar),
+# with room above the bars for each day's total.
+WIDTH, HEIGHT = 720, 140
+LEFT, RIGHT, TOP, BOTTOM = 36, 8, 16, 22
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,15 @@ class DayLabel:
     text: str
 
 
+@dataclass(frozen=True)
+class ValueLabel:
+    """A day's total, written above its stack."""
+
+    x: float
+    y: float
+    text: str
+
+
 @dataclass
 class Chart:
     """Counts per day and per outcome, with the geometry of the bars."""
@@ -65,6 +75,7 @@ class Chart:
     bars: list[Bar]
     ticks: list[Tick]
     day_labels: list[DayLabel]
+    value_labels: list[ValueLabel]
     width: int = WIDTH
     height: int = HEIGHT
     plot_left: int = LEFT
@@ -79,6 +90,16 @@ class Chart:
     @property
     def empty(self) -> bool:
         return not any(self.totals.values())
+
+    @property
+    def active_days(self) -> list[tuple[date, dict[str, int]]]:
+        """The days with anything to count, newest first, each with its counts by outcome."""
+        rows = []
+        for n, day in enumerate(self.days):
+            counts = {key: values[n] for key, values in self.counts.items()}
+            if any(counts.values()):
+                rows.append((day, counts))
+        return rows[::-1]
 
 
 def impersonations_per_day(now: datetime, *, days: int = DAYS) -> Chart:
@@ -112,7 +133,7 @@ def _layout(days: list[date], counts: dict[str, list[int]]) -> Chart:
     slot = plot_width / len(days)
     bar_width = slot * 0.7
     legend = {key: text for _, key, text in SERIES}
-    bars = []
+    bars, values = [], []
     for n, day in enumerate(days):
         base = 0
         for _, key, _ in SERIES:
@@ -132,6 +153,9 @@ def _layout(days: list[date], counts: dict[str, list[int]]) -> Chart:
                     )
                 )
             base += count
+        if base:
+            x = round(LEFT + n * slot + slot / 2, 2)
+            values.append(ValueLabel(x, round(TOP + plot_height * (1 - base / top) - 4, 2), str(base)))
     step = top // 4
     ticks = [Tick(round(TOP + plot_height * (1 - v / top), 2), v) for v in range(0, top + 1, step)]
     labels = [
@@ -139,7 +163,7 @@ def _layout(days: list[date], counts: dict[str, list[int]]) -> Chart:
         for n, day in enumerate(days)
         if n % 7 == (len(days) - 1) % 7  # every seventh day, ending today
     ]
-    return Chart(days, counts, bars, ticks, labels)
+    return Chart(days, counts, bars, ticks, labels, values)
 
 
 def _round_up(peak: int) -> int:

@@ -12,11 +12,11 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from impersonator.extensions import db
 from impersonator.models import AccessCode, User
-from impersonator.services import throttle
+from impersonator.services import throttle, wording
 from impersonator.services.errors import InvalidInput
 from impersonator.services.keys import derived_key
 
@@ -27,7 +27,8 @@ _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
 class AccessCodeRejected(InvalidInput):
-    """reason: access_code_malformed | access_code_wrong."""
+    """reason: access_code_malformed | access_code_wrong | access_code_expired (each counts toward
+    the lock alike: an expired code is a failed attempt too, DESIGN I6)."""
 
     status = 403
 
@@ -102,8 +103,28 @@ def consume(user: User, code: str | None, *, now: datetime) -> None:
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    if used.rowcount != 1:
-        raise AccessCodeRejected(
-            "access_code_wrong",
-            "That support access code is not valid: it may be mistyped, used, expired or revoked.",
+    if used.rowcount == 1:
+        return
+    if _lapsed(user.id, cleaned, now=now):
+        raise AccessCodeRejected("access_code_expired", wording.ACCESS_CODE_EXPIRED)
+    raise AccessCodeRejected(
+        "access_code_wrong",
+        "That support access code is not valid: it may be mistyped, used, expired or revoked.",
+    )
+
+
+def _lapsed(user_id: int, cleaned: str, *, now: datetime) -> bool:
+    """Is `cleaned` this user's code, never used nor replaced, that ran out of time (the customer read
+    it out, then the form sat open past its expiry)? Read only after the code was refused."""
+    found = db.session.scalar(
+        select(AccessCode.id)
+        .where(
+            AccessCode.user_id == user_id,
+            AccessCode.code_hash == _hash(user_id, cleaned),
+            AccessCode.used_at.is_(None),
+            AccessCode.revoked_at.is_(None),
+            AccessCode.expires_at <= now,
         )
+        .limit(1)
+    )
+    return found is not None

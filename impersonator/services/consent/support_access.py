@@ -253,6 +253,21 @@ def set_access_notice(user: User, wanted: bool, *, ghost: bool, ip: str | None, 
     return old != wanted
 
 
+def set_approve_each(user: User, wanted: bool, *, ghost: bool, ip: str | None, now: datetime) -> bool:
+    """Approve every support request myself (DESIGN §11), where the tenant lets users choose;
+    returns whether it changed. Requests already waiting keep the rules they were made under."""
+    _refuse_ghost(ghost)
+    tenant = user.tenant
+    if not (tenant.access_policy == "opt_in_or_code" and tenant.users_choose_approval):
+        raise NotAllowed("approval_choice_off", "Your company decides how support asks for access.")
+    if user.approve_each_request is wanted:
+        return False
+    user.approve_each_request = wanted
+    _audit(user, "support_access.approval_choice_changed", ip=ip, now=now, details={"new": wanted})
+    db.session.commit()
+    return True
+
+
 def _refuse_ghost(ghost: bool) -> None:
     if ghost:
         raise NotForGhost()

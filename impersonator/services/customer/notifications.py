@@ -5,7 +5,7 @@ While a ghost session is open on the account, nothing reaches the customer: the 
 the row is `sent` and the email goes to the outbox in the same transaction (a rolled-back change
 sends nothing; a mail server that is down delays it, never loses it). The one exception is the
 access notice itself, which exists to tell the customer that support has just entered their
-account.
+account, and the approval notice, which asks for their decision or warns of a break-glass.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select
 
 from impersonator.extensions import db
-from impersonator.models import Impersonation, Notification, User
-from impersonator.services import links
+from impersonator.models import ApprovalRequest, Impersonation, Notification, User
+from impersonator.services import links, wording
 from impersonator.services.delivery import mail
 
 SUBJECT_MAX = 200  # Notification.subject
@@ -63,6 +63,31 @@ def access_notice(imp: Impersonation, *, ends_at: datetime, now: datetime) -> No
         history_url=_history_url(user),
         settings_url=_settings_url(user),
         show_reason=not user.tenant.hide_justification,
+    )
+
+
+def approval_notice(request: ApprovalRequest, *, now: datetime) -> Notification:
+    """Tell the customer at once (even while a ghost is on the account) that support asks to enter
+    it and waits for their decision, or, for a break-glass, that support may enter it without
+    their consent because of an incident."""
+    user = request.user
+    if request.break_glass:
+        subject = f"Emergency: {user.tenant.name} support may access your account"
+    else:
+        subject = f"{user.tenant.name} support asks to access your account"
+    return _notify(
+        user,
+        "support.break_glass" if request.break_glass else "support.approval_wanted",
+        "approval_notice",
+        now=now,
+        always=True,
+        subject=subject,
+        request=request,
+        reason_label=wording.reason_code(request.reason_code, "customer"),
+        mode_label=wording.mode(request.granted_mode, "customer"),
+        show_reason=not user.tenant.hide_justification,
+        requests_url=_tenant_url(user, "support_requests.index"),
+        history_url=_history_url(user),
     )
 
 

@@ -12,10 +12,12 @@ from typing import Any
 from sqlalchemy import select
 
 from impersonator.extensions import db
-from impersonator.models import WEBHOOK_EVENTS, AuditEvent, Impersonation, WebhookEndpoint
+from impersonator.models import WEBHOOK_EVENTS, ApprovalRequest, AuditEvent, Impersonation, WebhookEndpoint
+from impersonator.services import links, wording
 from impersonator.services.delivery import outbox, slack
 
-SLACK_EVENTS = frozenset({"impersonation.started", "security.alert"})
+# Approvers hear of each request that waits for a second staff member in Slack (DESIGN §11).
+SLACK_EVENTS = frozenset({"impersonation.started", "security.alert", "approval.requested"})
 
 
 def published(event: AuditEvent) -> None:
@@ -33,8 +35,13 @@ def published(event: AuditEvent) -> None:
             payload=body,
             now=event.at,
         )
-    if event.action in SLACK_EVENTS and slack.enabled():
+    if event.action in SLACK_EVENTS and slack.enabled() and _for_slack(event):
         slack.enqueue(slack_text(event), event_type=event.action, now=event.at)
+
+
+def _for_slack(event: AuditEvent) -> bool:
+    """Approval requests reach Slack only when a second staff member must decide them."""
+    return event.action != "approval.requested" or bool(json.loads(event.details).get("needs_staff"))
 
 
 def subscribed_endpoints(event_type: str) -> list[WebhookEndpoint]:
@@ -80,6 +87,17 @@ def slack_text(event: AuditEvent) -> str:
                 f"until {ends}.\nReason: {e(imp.reason)}"
                 + (f"\nTicket: {e(imp.ticket)}" if imp.ticket else "")
             )
+    if event.action == "approval.requested" and (
+        ask := db.session.get(ApprovalRequest, details["approval_id"])
+    ):
+        glass = ":rotating_light: *BREAK-GLASS* " if ask.break_glass else ""
+        mode = "FULL ACCESS" if ask.mode == "full" else "read-only"
+        return (
+            f"{glass}:raised_hand: *{e(ask.staff.name)}* asks to impersonate *{e(ask.user.name)}* "
+            f"({e(ask.user.email)}) of *{e(ask.tenant.name)}*, {mode}, {ask.duration_minutes} minutes, "
+            f"for {e(wording.reason_code(ask.reason_code))}. A second staff member must approve it: "
+            f"{e(links.console_url('approvals.show', approval_id=ask.id))}"
+        )
     if event.action == "security.alert":
         kind = str(details.get("kind", "alert")).replace("_", " ")
         rest = ", ".join(f"{key}={value}" for key, value in sorted(details.items()) if key != "kind")

@@ -12,17 +12,14 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from impersonator.extensions import db
-from impersonator.models import MODES, Impersonation, Staff, User
-from impersonator.services import audit, links, secret_box, throttle
+from impersonator.models import Impersonation, Staff, User
+from impersonator.services import audit, secret_box, throttle
 from impersonator.services.audit import Actor, alerts
 from impersonator.services.consent import access_codes
 from impersonator.services.customer import notifications
 from impersonator.services.errors import DomainError, InvalidInput, Locked
-from impersonator.services.impersonation import policy, tokens
+from impersonator.services.impersonation import policy, request_form
 from impersonator.services.staff import lockout, sign_in, totp
-from impersonator.services.validation import clean_text
-
-DURATIONS = (15, 30, 60)
 
 
 class UserNotFound(InvalidInput):
@@ -45,20 +42,6 @@ class Request:
     access_code: str | None
 
 
-@dataclass(frozen=True)
-class Launch:
-    """What the handoff page needs: the token goes in a POST body to `redeem_url`, nowhere else."""
-
-    impersonation_id: int
-    token: str
-    redeem_url: str
-    origin: str
-    user_name: str
-    tenant_name: str
-    mode: str
-    duration_minutes: int
-
-
 def user_for_request(user_id: int) -> User:
     """The customer user a console page is about, or UserNotFound."""
     user = db.session.get(User, user_id)
@@ -67,21 +50,28 @@ def user_for_request(user_id: int) -> User:
     return user
 
 
-def request(staff: Staff, ask: Request, *, ip: str | None, user_agent: str | None, now: datetime) -> Launch:
-    """Check everything (I5, I6), then issue a one-time token; a refusal is audited and re-raised."""
+@dataclass(frozen=True)
+class Issued:
+    """A granted request: the impersonation recorded. Its one-time token is signed once, by the
+    handoff page (`handoff.hand_over`), never here."""
+
+    impersonation_id: int
+
+
+def request(staff: Staff, ask: Request, *, ip: str | None, user_agent: str | None, now: datetime) -> Issued:
+    """Check everything (I5, I6), then record the impersonation; a refusal is audited and re-raised."""
     user = user_for_request(ask.user_id)
     try:
-        launch = _issue(staff, user, ask, ip=ip, user_agent=user_agent, now=now)
+        return _issue(staff, user, ask, ip=ip, user_agent=user_agent, now=now)
     except DomainError as denied:
         _record_denial(staff, user, ask, denied, ip=ip, now=now)
         raise
-    return launch
 
 
 def _issue(
     staff: Staff, user: User, ask: Request, *, ip: str | None, user_agent: str | None, now: datetime
-) -> Launch:
-    """The checks in their order, then the impersonation row and its one-time token, committed."""
+) -> Issued:
+    """The checks in their order, then the impersonation row (its token's jti and expiry), committed."""
     justification, ticket = _well_formed(ask)
     needs_code = _check_allowed(staff, user, ask, now=now)
     _step_up(staff, user, ask, needs_code=needs_code, ip=ip, now=now)
@@ -98,38 +88,18 @@ def _issue(
         user_agent=user_agent,
         now=now,
     )
-    token = tokens.issue(tokens.Claims(imp.id, imp.token_jti, audience))
     db.session.commit()
-    return Launch(
-        imp.id,
-        token,
-        links.tenant_url(audience, "impersonation.redeem"),
-        links.tenant_origin(audience),
-        user.name,
-        user.tenant.name,
-        imp.mode,
-        imp.duration_minutes,
-    )
+    return Issued(imp.id)
 
 
 def _well_formed(ask: Request) -> tuple[str, str | None]:
     """The cleaned justification (I6: long enough once trimmed) and ticket, the mode and duration
-    checked; first, so a mistyped form never uses up a TOTP step or the customer's code."""
-    config = current_app.config
-    justification = clean_text(
-        ask.justification, "Justification", max_length=config["JUSTIFICATION_MAX_CHARS"], allow_newlines=True
-    )
-    if len(justification) < config["JUSTIFICATION_MIN_CHARS"]:
-        raise InvalidInput(
-            "justification_too_short",
-            f"Justification must be at least {config['JUSTIFICATION_MIN_CHARS']} characters.",
-        )
-    ticket = clean_text(ask.ticket, "Ticket reference", max_length=100, required=False) or None
-    if ask.mode not in MODES:
-        raise InvalidInput("bad_mode", "Choose read-only or full mode.")
-    if ask.duration_minutes not in DURATIONS or ask.duration_minutes > config["SESSION_MAX_MINUTES"]:
-        raise InvalidInput("bad_duration", "Choose a duration of 15, 30 or 60 minutes.")
-    return justification, ticket
+    checked; first, so a mistyped form never uses up a TOTP step or the customer's code. The first
+    problem is the refusal audited; the page shows every one (request_form.problems)."""
+    cleaned, found = request_form.well_formed(ask)
+    if found:
+        raise found[0]
+    return cleaned
 
 
 def _check_allowed(staff: Staff, user: User, ask: Request, *, now: datetime) -> bool:

@@ -44,7 +44,7 @@ def deny(reason: str) -> PolicyDenied:
 class AccessState:
     """What an impersonation of this user needs right now, in the console's words."""
 
-    code: str  # opted_in | code_needed | tenant_off | switched_off | inactive
+    code: str  # opted_in | code_needed | approval_needed | tenant_off | switched_off | inactive
     label: str
     needs_code: bool
     possible: bool
@@ -66,6 +66,8 @@ def access_state(user: User, now: datetime, *, switch_on: bool | None = None) ->
         return AccessState("tenant_off", "impersonation off for this tenant", False, False)
     if not user.active:
         return AccessState("inactive", "inactive", False, False)
+    if customer_approves(user):
+        return AccessState("approval_needed", "the customer approves each request", False, True)
     if tenant.access_policy == "code_always":
         return AccessState("code_needed", "code needed (tenant policy)", True, True)
     if opted_in(user, now):
@@ -95,6 +97,16 @@ def check_target(user: User, now: datetime, *, switch_on: bool | None = None) ->
         raise deny("tenant_off")
     if not user.active:
         raise deny("user_inactive")
+
+
+def customer_approves(user: User) -> bool:
+    """Does this user approve each request themself (DESIGN §11): the tenant's policy, or their own
+    choice where the tenant lets users choose? Their approval is then the consent: no code."""
+    tenant = user.tenant
+    if tenant.access_policy == "approve_each":
+        return True
+    chosen = tenant.users_choose_approval and user.approve_each_request
+    return tenant.access_policy == "opt_in_or_code" and chosen
 
 
 def code_required(user: User, now: datetime) -> bool:

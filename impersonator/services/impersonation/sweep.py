@@ -4,7 +4,8 @@ The ghost guard ends a session past its time on the ghost's next request; a brow
 then never makes one, and a token never redeemed never comes back at all. The sweep (run by every
 outbox worker's loop, and by `flask impersonation sweep`) ends each session past its end with the
 same event and reason as the guard (`impersonation.ended`, "expired"), and records each token past
-its expiry as `impersonation.token_expired` (ended, "token_expired").
+its expiry as `impersonation.token_expired` (ended, "token_expired"). Approval requests nobody
+answered in time, and approvals not started within their window, expire here too (`approval.expired`).
 
 Safe on many machines at once: each end is a conditional UPDATE (`… WHERE ended_at IS NULL`), so of
 two sweepers reaching one impersonation, exactly one ends and audits it; the other's UPDATE finds
@@ -21,6 +22,7 @@ from sqlalchemy import and_, or_, select, update
 from impersonator.extensions import db
 from impersonator.models import Impersonation
 from impersonator.services import audit
+from impersonator.services.approvals import closing
 from impersonator.services.audit import Actor
 from impersonator.services.impersonation import lifecycle
 
@@ -32,10 +34,11 @@ SWEEPER = Actor.system("sweeper")
 class Swept:
     sessions_ended: int = 0
     tokens_lapsed: int = 0
+    approvals_expired: int = 0
 
     @property
     def total(self) -> int:
-        return self.sessions_ended + self.tokens_lapsed
+        return self.sessions_ended + self.tokens_lapsed + self.approvals_expired
 
 
 def sweep(now: datetime) -> Swept:
@@ -51,7 +54,14 @@ def sweep(now: datetime) -> Swept:
         db.session.commit()
         if len(batch) < BATCH:
             break
-    return Swept(sessions_ended, tokens_lapsed)
+    approvals_expired = 0
+    while True:
+        found, expired = closing.expire_due(now, SWEEPER, limit=BATCH)
+        db.session.commit()
+        approvals_expired += expired
+        if found < BATCH:
+            break
+    return Swept(sessions_ended, tokens_lapsed, approvals_expired)
 
 
 def _overdue(now: datetime) -> list[Impersonation]:

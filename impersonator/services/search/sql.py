@@ -73,9 +73,11 @@ RESULT_ROWS = (
         USERS.c.active,
         USERS.c.last_sign_in_at,
         USERS.c.support_access_opt_in_until,
+        USERS.c.approve_each_request,
         _TENANTS.c.name.label("tenant_name"),
         _TENANTS.c.impersonation_enabled,
         _TENANTS.c.access_policy,
+        _TENANTS.c.users_choose_approval,
         select(_DOMAINS.c.domain)
         .where(_DOMAINS.c.tenant_id == _TENANTS.c.id)
         .order_by(_DOMAINS.c.id)

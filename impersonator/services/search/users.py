@@ -349,9 +349,10 @@ def _results(ids: list[int], now: datetime) -> tuple[UserResult, ...]:
         if row is None:
             continue  # deleted between the two statements
         subject = _Subject(
-            tenant=_TenantRules(row.impersonation_enabled, row.access_policy),
+            tenant=_TenantRules(row.impersonation_enabled, row.access_policy, row.users_choose_approval),
             active=row.active,
             support_access_opt_in_until=row.support_access_opt_in_until,
+            approve_each_request=row.approve_each_request,
         )
         results.append(
             UserResult(
@@ -374,6 +375,7 @@ class _TenantRules:
 
     impersonation_enabled: bool
     access_policy: str
+    users_choose_approval: bool
 
 
 @dataclass(frozen=True)
@@ -383,3 +385,4 @@ class _Subject:
     tenant: _TenantRules
     active: bool
     support_access_opt_in_until: datetime | None
+    approve_each_request: bool

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from impersonator.extensions import db
 from impersonator.models import ROLES, Staff
 from impersonator.services import audit
+from impersonator.services.approvals import closing
 from impersonator.services.audit import Actor
 from impersonator.services.errors import InvalidInput, NotAllowed
 from impersonator.services.impersonation import lifecycle, policy
@@ -127,6 +128,8 @@ def change_role(staff: Staff, role: str, *, actor: Actor, ip: str | None, now: d
         ip=ip,
         now=now,
     )
+    # Requests waiting for approval were asked under the old role: the member asks again.
+    closing.cancel_open("staff_disabled", actor, now=now, ip=ip, staff_id=staff.id)
     audit.about_staff(
         "staff.role_changed",
         staff_id=staff.id,
@@ -150,9 +153,9 @@ def cut_off(
     now: datetime,
     include_unredeemed: bool = False,
 ) -> Ended:
-    """End every console session and open impersonation of `staff` (each with `reason`), then audit
-    `action` with the counts and the `change` that caused it, in the caller's transaction (I4: the
-    next request of either is refused)."""
+    """End every console session and open impersonation of `staff` (each with `reason`) and cancel
+    their open approval requests, then audit `action` with the counts and the `change` that caused
+    it, in the caller's transaction (I4: the next request of either is refused)."""
     sessions_ended = sessions.end_all_for(staff.id, reason=reason, now=now)
     impersonations_ended = lifecycle.end_all_in_transaction(
         lifecycle.open_ones(now, staff_id=staff.id, include_unredeemed=include_unredeemed),
@@ -161,6 +164,7 @@ def cut_off(
         ip=ip,
         now=now,
     )
+    closing.cancel_open(reason, actor, now=now, ip=ip, staff_id=staff.id)
     audit.about_staff(
         action,
         staff_id=staff.id,

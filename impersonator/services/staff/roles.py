@@ -11,15 +11,18 @@ class Permission(StrEnum):
     IMPERSONATE_FULL = "impersonate_full"
     AUDIT = "audit"
     ADMIN = "admin"
+    # Deciding another member's request (DESIGN §11). An impersonator holds it only when an admin
+    # said so for that member (Staff.may_approve): services/approvals/rules.may_approve checks both.
+    APPROVE = "approve"
 
 
 GRANTS: dict[str, frozenset[Permission]] = {
     "support": frozenset({Permission.SEARCH, Permission.IMPERSONATE_READ_ONLY}),
     "impersonator": frozenset(
-        {Permission.SEARCH, Permission.IMPERSONATE_READ_ONLY, Permission.IMPERSONATE_FULL}
+        {Permission.SEARCH, Permission.IMPERSONATE_READ_ONLY, Permission.IMPERSONATE_FULL, Permission.APPROVE}
     ),
-    "security": frozenset({Permission.SEARCH, Permission.AUDIT}),
-    "admin": frozenset({Permission.SEARCH, Permission.AUDIT, Permission.ADMIN}),
+    "security": frozenset({Permission.SEARCH, Permission.AUDIT, Permission.APPROVE}),
+    "admin": frozenset({Permission.SEARCH, Permission.AUDIT, Permission.ADMIN, Permission.APPROVE}),
 }
 
 ROLE_LABELS = {

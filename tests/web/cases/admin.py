@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from impersonator import clock
 from impersonator.extensions import db
 from impersonator.models import Staff, Tenant, WebhookEndpoint
 from impersonator.services.audit import Actor
@@ -22,6 +23,9 @@ PAGE_ACCESS = {
     "/admin/switches/": ADMIN_ONLY,
     "/admin/webhooks/": ADMIN_ONLY,
     "/admin/outbox/": ADMIN_ONLY,
+    # Where a new endpoint's secret and a new enrolment link are shown once (after the POST's redirect).
+    "/admin/webhooks/<int:endpoint_id>/secret": ADMIN_ONLY,
+    "/admin/staff/<int:staff_id>/enrolment-link": ADMIN_ONLY,
 }
 POST_PERMISSIONS = {
     "admin_switches.global_switch": Permission.ADMIN,
@@ -36,7 +40,6 @@ POST_PERMISSIONS = {
     "webhooks_admin.send_test": Permission.ADMIN,
     "outbox_admin.retry": Permission.ADMIN,
 }
-PATH_EXAMPLES: dict = {}
 
 SYSTEM = Actor.system("test")
 
@@ -59,6 +62,18 @@ def make_endpoint(app, now, *, url: str = "http://127.0.0.1:9/hooks", active: bo
         if not active:
             webhook_endpoints.set_active(created.endpoint.id, False, actor=SYSTEM, ip=None, now=now)
         return created.endpoint.id
+
+
+def an_endpoint(app) -> int:
+    return make_endpoint(app, clock.now())
+
+
+def a_staff_member(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(Staff.id).order_by(Staff.id).limit(1))
+
+
+PATH_EXAMPLES: dict = {"endpoint_id": an_endpoint, "staff_id": a_staff_member}
 
 
 def make_failed_message(app, now) -> int:
@@ -144,16 +159,14 @@ CSRF_CASES = {
     ("console", "staff_admin.create"): admin_post(
         lambda bed: "/admin/staff/",
         {"email": "newcomer@staff.example", "name": "New Comer", "role": "support"},
-        status=200,
     ),
     ("console", "staff_admin.invite"): admin_post(
-        lambda bed: f"/admin/staff/{new_support_member(bed)}/invite", status=200
+        lambda bed: f"/admin/staff/{new_support_member(bed)}/invite"
     ),
     ("console", "staff_admin.change_role"): change_role,
     ("console", "webhooks_admin.create"): admin_post(
         lambda bed: "/admin/webhooks/",
         {"url": "http://127.0.0.1:9/hooks", "description": "SIEM", "events": ["security.alert"]},
-        status=200,
     ),
     ("console", "webhooks_admin.enable"): admin_post(
         lambda bed: f"/admin/webhooks/{make_endpoint(bed.app, bed.clock.now(), active=False)}/enable"
