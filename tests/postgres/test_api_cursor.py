@@ -29,10 +29,10 @@ from impersonator.services.audit import Actor
 from impersonator.services.staff.accounts import create_staff
 from tests.conftest import config_for, migrate_to_head
 from tests.support.api import call
+from tests.support.races import EVENTS_EACH, append_in_child
 
 pytestmark = pytest.mark.postgres
 WRITERS = 4
-EVENTS_EACH = 40
 WAIT = 120  # seconds anything waits for anything (a timeout fails the test, never passes it)
 
 
@@ -154,31 +154,6 @@ def test_the_cursor_never_passes_an_event_whose_commit_is_late(postgres_server):
 
 
 # --- writers racing a follower --------------------------------------------------------------------
-
-
-def append_in_child(url: str, writer: int, start, results) -> None:
-    """A spawned writer (a gunicorn worker's stand-in): its own app and pool, each event its own
-    transaction."""
-    try:
-        app = create_app(config_for(url))
-        with app.app_context():
-            db.session.execute(select(1))
-            db.session.rollback()
-            start.wait(timeout=WAIT)
-            for n in range(EVENTS_EACH):
-                audit.record(
-                    "test.race",
-                    actor=Actor.system(f"writer-{writer}"),
-                    at=datetime.now(UTC),
-                    details={"n": n},
-                )
-                db.session.commit()
-            db.session.remove()
-            db.engine.dispose()
-        results.put((writer, "done"))
-    except Exception as problem:  # reported to the parent, which fails the test
-        start.abort()
-        results.put((writer, f"error: {problem!r}"))
 
 
 def test_a_follower_gets_every_event_once_while_processes_append(postgres_server):

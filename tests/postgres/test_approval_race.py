@@ -7,7 +7,6 @@ round, on PostgreSQL (SQLite serialises every transaction, so nothing races ther
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 
@@ -17,41 +16,12 @@ from sqlalchemy import select
 from impersonator.extensions import db
 from impersonator.models import Staff, User
 from impersonator.services.approvals import closing, decisions
-from impersonator.services.errors import DomainError
 from tests.conftest import postgresql_only
 from tests.support.approvals import allow_peer, asked, open_one, row, set_tenant
+from tests.support.races import in_parallel
 from tests.support.records import audit_events
 
 ROUNDS = 15
-WAIT = 60
-
-
-def race(app, paths: list[Callable[[], str]]) -> list[str]:
-    """Run each path in a thread of its own, all released at once; what each said."""
-    barrier = threading.Barrier(len(paths), timeout=WAIT)
-    said = ["(did not finish)"] * len(paths)
-
-    def run(index: int, path: Callable[[], str]) -> None:
-        with app.app_context():
-            try:
-                db.session.execute(select(1))  # a connection of its own, ready before the barrier
-                db.session.rollback()
-                barrier.wait()
-                said[index] = path()
-            except DomainError as refused:
-                said[index] = f"refused: {refused.reason}"
-            except Exception as problem:  # any database error fails the test
-                barrier.abort()
-                said[index] = f"error: {problem!r}"
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(n, path)) for n, path in enumerate(paths)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=WAIT * 2)
-    return said
 
 
 @pytest.fixture
@@ -78,12 +48,10 @@ def test_two_approvers_at_once_make_one_decision(app, clock, cast):
     for round_ in range(ROUNDS):
         request_id = open_one(app, clock, requester, alice, asked("full"))
         approve_first = round_ % 2 == 0  # one approves, the other denies; who wins varies
-        said = race(
+        said = in_parallel(
             app,
-            [
-                staff_decision(app, clock, first, request_id, approve_first),
-                staff_decision(app, clock, second, request_id, not approve_first),
-            ],
+            staff_decision(app, clock, first, request_id, approve_first),
+            staff_decision(app, clock, second, request_id, not approve_first),
         )
         assert sorted(s for s in said if s.startswith("refused")) == ["refused: already_decided"], said
         winner = next(s for s in said if not s.startswith("refused"))
@@ -108,7 +76,7 @@ def test_the_customer_and_an_approver_at_once_complete_the_request_exactly_once(
 
     for _ in range(ROUNDS):
         request_id = open_one(app, clock, requester, alice, asked("full"))
-        said = race(app, [customer, staff_decision(app, clock, first, request_id, True)])
+        said = in_parallel(app, customer, staff_decision(app, clock, first, request_id, True))
         assert not [s for s in said if s.startswith(("refused", "error"))], said
         assert row(app, request_id).state == "approved"
     complete = [e for e in audit_events(app, "approval.approved") if e["details"]["complete"]]
@@ -130,5 +98,5 @@ def test_an_approval_is_used_once_however_many_starts_race_for_it(app, clock, ca
         request_id = open_one(app, clock, requester, alice, asked("full"))
         with app.app_context():
             staff_decision(app, clock, first, request_id, True)()
-        said = race(app, [start, start, start])
+        said = in_parallel(app, start, start, start)
         assert sorted(said) == ["refused: approval_used", "refused: approval_used", "used"], said

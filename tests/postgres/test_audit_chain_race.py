@@ -9,7 +9,6 @@ in a transaction of its own, as requests write them.
 from __future__ import annotations
 
 import multiprocessing
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -17,37 +16,12 @@ from sqlalchemy import func, select
 from impersonator import create_app
 from impersonator.extensions import db
 from impersonator.models import AuditEvent, AuditHead
-from impersonator.services import audit
-from impersonator.services.audit import Actor, chain
+from impersonator.services.audit import chain
 from tests.conftest import config_for, migrate_to_head
+from tests.support.races import EVENTS_EACH, append_in_child
 
 WRITERS = 8
-EVENTS_EACH = 40
 WAIT = 120  # seconds a writer waits for the others (a broken barrier fails the test, never passes it)
-
-
-def append_in_child(url: str, writer: int, start, results) -> None:
-    """A spawned writer: build the app and a connection, wait for the others, then append."""
-    try:
-        app = create_app(config_for(url))
-        with app.app_context():
-            db.session.execute(select(1))  # a connection, ready
-            db.session.rollback()
-            start.wait(timeout=WAIT)
-            for n in range(EVENTS_EACH):
-                audit.record(
-                    "test.race",
-                    actor=Actor.system(f"writer-{writer}"),
-                    at=datetime.now(UTC),
-                    details={"writer": writer, "n": n},
-                )
-                db.session.commit()
-            db.session.remove()
-            db.engine.dispose()
-        results.put((writer, "done"))
-    except Exception as problem:  # reported to the parent, which fails the test
-        start.abort()
-        results.put((writer, f"error: {problem!r}"))
 
 
 def race(url: str) -> list[tuple[int, str]]:

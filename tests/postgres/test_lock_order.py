@@ -8,8 +8,6 @@ of them aborted: an error here). Afterwards every attempt must be audited and co
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -30,16 +28,15 @@ from impersonator.models import (
 from impersonator.services import secret_box, throttle
 from impersonator.services.audit import Actor
 from impersonator.services.consent import access_codes
-from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import lifecycle, sweep
 from impersonator.services.passwords import hash_password
 from impersonator.services.staff import sign_in, totp
 from impersonator.services.staff.accounts import create_staff
 from tests.conftest import postgresql_only
 from tests.support.ghost_rows import ghost_session
+from tests.support.races import in_parallel
 
 ROUNDS = 25
-WAIT = 60  # seconds a thread waits for the other at the barrier (a broken barrier fails the test)
 STEP = timedelta(seconds=30)  # one TOTP step per round: each round's right code is a fresh one
 ADDRESS = "203.0.113.1"  # one office: the right code and the wrong one come from the same address
 # Nothing locks during the rounds: every failure is counted, none refused for a lock.
@@ -93,34 +90,6 @@ def people(app, start) -> dict[str, int]:
             ids[name] = staff.id
         db.session.commit()
         return {**ids, "alice": alice.id}
-
-
-def in_parallel(app, *paths: Callable[[], str]) -> list[str]:
-    """Run each path in a thread of its own, released together; returns what each said."""
-    barrier = threading.Barrier(len(paths), timeout=WAIT)
-    said: list[str] = ["(did not finish)"] * len(paths)
-
-    def run(index: int, path: Callable[[], str]) -> None:
-        with app.app_context():
-            try:
-                db.session.execute(select(1))  # a connection of its own, ready before the barrier
-                db.session.rollback()
-                barrier.wait()
-                said[index] = path()
-            except DomainError as refused:
-                said[index] = f"refused: {refused.reason}"
-            except Exception as problem:  # a deadlock or any other database error fails the test
-                barrier.abort()
-                said[index] = f"error: {problem!r}"
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(n, path)) for n, path in enumerate(paths)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=WAIT * 2)
-    return said
 
 
 def totp_code(staff_id: int, at: datetime, *, right: bool = True) -> str:

@@ -11,13 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from impersonator.extensions import db
-from impersonator.models import ApiKey, Impersonation
+from impersonator.models import ApiKey
 from impersonator.services.api import keys
 from impersonator.services.api.queries import impersonation_json
-from impersonator.services.impersonation import lifecycle
-from impersonator.services.impersonation.live_sessions import NOTE_MAX_CHARS, ImpersonationNotFound
-from impersonator.services.validation import clean_text
+from impersonator.services.impersonation import live_sessions
 
 
 def terminate(
@@ -27,19 +24,7 @@ def terminate(
     kept as its end note); `terminated` is False when it had already ended (nothing changes then)."""
     if reason is not None and not isinstance(reason, str):
         reason = None  # a number or a list is no sentence: refused as missing
-    note = clean_text(reason, "Reason", max_length=NOTE_MAX_CHARS)
-    imp = db.session.get(Impersonation, impersonation_id)
-    if imp is None:
-        raise ImpersonationNotFound()
-    ended = False
-    if imp.state(now) in ("issued", "active"):
-        ended = lifecycle.end(
-            impersonation_id,
-            reason="security_terminated",
-            actor=keys.key_actor(api_key),
-            ip=ip,
-            now=now,
-            note=note,
-        )
-        db.session.refresh(imp)
-    return {"terminated": ended, "impersonation": impersonation_json(imp, now)}
+    done = live_sessions.terminate_as(
+        impersonation_id, reason=reason, actor=keys.key_actor(api_key), ip=ip, now=now
+    )
+    return {"terminated": done.ended, "impersonation": impersonation_json(done.impersonation, now)}

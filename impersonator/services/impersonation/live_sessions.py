@@ -72,6 +72,13 @@ def terminate(
 ) -> Termination:
     """End an impersonation for the security team, with the officer's reason kept as its end note.
     Ending is audited once: a session that had already ended is left as it was."""
+    return terminate_as(impersonation_id, reason=reason, actor=Actor.staff(officer), ip=ip, now=now)
+
+
+def terminate_as(
+    impersonation_id: int, *, reason: str | None, actor: Actor, ip: str | None, now: datetime
+) -> Termination:
+    """`terminate` for any actor the trail names (a security officer, an API key)."""
     note = clean_text(reason, "Reason", max_length=NOTE_MAX_CHARS)
     imp = db.session.get(Impersonation, impersonation_id)
     if imp is None:
@@ -81,7 +88,7 @@ def terminate(
     ended = lifecycle.end(
         impersonation_id,
         reason="security_terminated",
-        actor=Actor.staff(officer),
+        actor=actor,
         ip=ip,
         now=now,
         note=note,
