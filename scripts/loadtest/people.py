@@ -162,7 +162,9 @@ def generate_code(client: Client, customer: Customer) -> str:
     answer = client.post(
         "customer.code", customer.host, "/settings/support-access/code", {"csrf_token": csrf(page)}
     )
-    match = _ACCESS_CODE.search(expect("customer.code", answer, 200).text)
+    expect("customer.code", answer, 303)  # Post/Redirect/Get: the code is shown once, on the next page
+    shown = client.get("customer.page", customer.host, "/settings/support-access")
+    match = _ACCESS_CODE.search(expect("customer.page", shown, 200).text)
     if match is None:
         raise Unexpected("customer.code", answer, "no code on the page")
     return match.group(1)
@@ -341,8 +343,11 @@ class StaffPerson(Person):
             return
         expect("ghost.page", page, 200)
         answer = expect(kind, client.post(kind, host, "/impersonation/end", {"csrf_token": csrf(page)}), 303)
-        if "/users/" not in answer.headers.get("Location", ""):
-            raise Unexpected(kind, answer, "End did not lead back to the console")
+        if not answer.headers.get("Location", "").endswith("/impersonation/ended"):
+            raise Unexpected(kind, answer, "End did not land on its confirmation")
+        ended = expect("ghost.ended", client.get("ghost.ended", host, "/impersonation/ended"), 200)
+        if "/users/" not in ended.text:
+            raise Unexpected("ghost.ended", ended, "the confirmation has no way back to the console")
         client.forget(host)
         self.world.tally.add("ended with the banner's End")
 

@@ -158,7 +158,10 @@ def test_the_admin_signs_in_and_a_new_member_enrols_with_a_link_no_log_line_hold
         "/admin/staff/",
         {"email": "nina@corp.example", "name": "Nina New", "role": "support"},
     )
-    link = html.unescape(re.search(r'id="enrolment-link"[^>]*>([^<]+)</code>', created.text).group(1))
+    # Post/Redirect/Get: the link is shown once, on the page the POST redirects to.
+    assert created.status_code == 303, created.text
+    shown = console.get(urlsplit(created.headers["Location"]).path)
+    link = html.unescape(re.search(r'id="enrolment-link"[^>]*>([^<]+)</code>', shown.text).group(1))
     token = link.split("#", 1)[1]
     assert link == product.url(CONSOLE_HOST, f"/enrol#{token}")
     page.goto(link)
