@@ -48,3 +48,40 @@ def allow_peer(app, peer_id) -> None:
     with app.app_context():
         db.session.get(Staff, peer_id).may_approve = True
         db.session.commit()
+
+
+def every_approval_event(
+    app, clock, requester_id: int, approver_id: int, officer_id: int, user_id: int
+) -> None:
+    """Drive one request through each approval event through the approvals service (the request
+    flow does not open them yet): requested, approved, denied, withdrawn, expired, cancelled and a
+    reviewed break-glass. `approver_id` must hold approve (security), `officer_id` too, another one."""
+    from impersonator.services.admin import switches
+    from impersonator.services.approvals import closing, decisions
+    from impersonator.services.audit import Actor
+    from impersonator.services.impersonation import sweep
+
+    approved = open_one(app, clock, requester_id, user_id, asked("full"))
+    denied = open_one(app, clock, requester_id, user_id, asked("full"))
+    withdrawn = open_one(app, clock, requester_id, user_id, asked("full"))
+    glass = open_one(app, clock, requester_id, user_id, asked("full", reason_code="incident", glass=True))
+    with app.app_context():
+        approver, requester = db.session.get(Staff, approver_id), db.session.get(Staff, requester_id)
+        now = clock.now()
+        decisions.decide_as_staff(approver, approved, approve=True, note=None, ip=None, now=now)
+        decisions.decide_as_staff(approver, denied, approve=False, note=None, ip=None, now=now)
+        requests.withdraw(requester, withdrawn, ip=None, now=now)
+        decisions.decide_as_staff(approver, glass, approve=True, note=None, ip=None, now=now)
+        closing.claim(requester, glass, user_id=user_id, now=now)
+        db.session.commit()
+        review = "INC-1: the customer's export was stuck; looked read-only, justified."
+        decisions.review_break_glass(db.session.get(Staff, officer_id), glass, note=review, ip=None, now=now)
+    cancelled = open_one(app, clock, requester_id, user_id, asked("full"))
+    with app.app_context():
+        switches.set_global_switch(False, actor=Actor.system("test"), ip=None, now=clock.now())
+        switches.set_global_switch(True, actor=Actor.system("test"), ip=None, now=clock.now())
+    assert row(app, cancelled).state == "cancelled"
+    open_one(app, clock, requester_id, user_id, asked("full"))
+    clock.advance(hours=25)
+    with app.app_context():
+        assert sweep.sweep(clock.now()).approvals_expired >= 1  # and the approved one, not started

@@ -18,6 +18,7 @@ from impersonator.models import WEBHOOK_EVENTS, OutboxMessage
 from impersonator.services import audit
 from impersonator.services.audit import Actor
 from impersonator.services.delivery import webhooks
+from tests.support.approvals import every_approval_event
 from tests.support.impersonation import (
     end_ghost,
     launch,
@@ -252,6 +253,8 @@ def test_i10_every_webhook_event_is_emitted_by_the_real_flows(
     sign_in_password(stranger, intruder.email, intruder.password)
     for address in ("198.51.100.1", "198.51.100.1", "198.51.100.2"):  # the lock takes two addresses
         submit_code(from_address(stranger, address), wrong_code(intruder, clock))  # staff.locked, alert
+    approver, officer = make_staff("security"), make_staff("admin")
+    every_approval_event(app, clock, make_staff("impersonator").id, approver.id, officer.id, alice)
     work(app, clock.now())
 
     assert denied.status_code == 400  # a malformed code: refused, and audited as denied
