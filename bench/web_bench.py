@@ -628,6 +628,7 @@ class Bed:
                 mode="read_only",
                 totp_code=totp.code_at(account.totp_secret, now),
                 access_code=None,
+                reason_code="bug_investigation",
             )
             issued = lifecycle.request(staff, ask, ip="127.0.0.1", user_agent="web_bench", now=now)
             launch = handoff.hand_over(staff.id, ask.user_id, issued.impersonation_id, now=now)

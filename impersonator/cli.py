@@ -152,6 +152,10 @@ def seed_demo() -> None:
         else:
             click.echo(f"  {'':13} no authenticator yet: enrols at the first sign-in")
     click.echo("")
+    click.echo(
+        "Approvals: full mode waits for a second person (security@ or admin@ approves under Approvals);"
+        " hank@globex.example approves each request himself."
+    )
     click.echo("Codes at any time, now and next:  make codes")
 
 

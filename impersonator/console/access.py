@@ -41,6 +41,8 @@ NAVIGATION: tuple[tuple[str, str, Permission | None], ...] = (
     ("home.index", "Home", None),
     ("search.index", "Search", Permission.SEARCH),
     ("impersonations.mine", "My impersonations", Permission.IMPERSONATE_READ_ONLY),
+    # Everyone's requests that wait, and, for approvers and the security team, theirs to decide.
+    ("approvals.index", "Approvals", Permission.SEARCH),
     ("audit_log.index", "Audit log", Permission.AUDIT),
     ("live_sessions.index", "Live sessions", Permission.AUDIT),
     ("admin_switches.index", "Switches", Permission.ADMIN),

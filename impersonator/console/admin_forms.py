@@ -16,7 +16,7 @@ from wtforms.validators import ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from impersonator.forms import EmailAddress, Password, Readable, TextForm
-from impersonator.models import ACCESS_POLICIES, ROLES, WEBHOOK_EVENTS
+from impersonator.models import ACCESS_POLICIES, REASON_CODES, ROLES, WEBHOOK_EVENTS
 from impersonator.services.admin.switches import POLICY_LABELS
 from impersonator.services.staff.roles import ROLE_LABELS
 
@@ -43,6 +43,26 @@ class TenantSettingsForm(TextForm):
     )
     notify_on_access_default = BooleanField("Email customers when support enters (default)")
     hide_justification = BooleanField("Hide support's justification from customers")
+    # Approvals (DESIGN §11).
+    two_person = SelectField(
+        "Second staff member approves",
+        choices=[SelectChoice("full", "Full access only"), SelectChoice("always", "Every request")],
+    )
+    users_choose_approval = BooleanField("Users may choose to approve each request")
+    ticket_pattern = StringField(
+        "Ticket id required, matching (regular expression; empty: optional)",
+        validators=[Readable("Ticket pattern", 200, required=False)],
+    )
+    reason_codes = SelectMultipleField(
+        "Reasons allowed",
+        choices=[SelectChoice(code, code.replace("_", " ")) for code in REASON_CODES],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+
+    def validate_reason_codes(self, field: SelectMultipleField) -> None:
+        if not field.data:
+            raise ValidationError("Allow at least one reason.")
 
 
 class StaffCreateForm(TextForm):

@@ -10,7 +10,8 @@ from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.console.admin_forms import GlobalSwitchForm, TenantSettingsForm
 from impersonator.services.admin import settings, switches
-from impersonator.services.admin.switches import POLICY_LABELS, TenantSettings
+from impersonator.services.admin.switches import POLICY_LABELS, TenantSettings, reason_codes_setting
+from impersonator.services.approvals.rules import allowed_reason_codes
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
 from impersonator.services.staff.roles import Permission
@@ -21,7 +22,10 @@ bp = Blueprint("admin_switches", __name__, url_prefix="/admin/switches")
 
 def tenant_form(tenant, **kwargs) -> TenantSettingsForm:
     """A tenant's form; the prefix keeps field ids unique on a page of many tenants."""
-    return TenantSettingsForm(prefix=f"tenant-{tenant.id}", **kwargs)
+    form = TenantSettingsForm(prefix=f"tenant-{tenant.id}", **kwargs)
+    if kwargs.get("formdata", True) is None:  # shown, not posted: the reasons as the tenant has them
+        form.reason_codes.data = list(allowed_reason_codes(tenant))
+    return form
 
 
 @bp.get("/")
@@ -66,6 +70,10 @@ def tenant(tenant_id: int):
         access_policy=form.access_policy.data,
         notify_on_access_default=form.notify_on_access_default.data,
         hide_justification=form.hide_justification.data,
+        two_person=form.two_person.data,
+        users_choose_approval=form.users_choose_approval.data,
+        ticket_pattern=(form.ticket_pattern.data or "").strip() or None,
+        reason_codes=reason_codes_setting(form.reason_codes.data),
     )
     try:
         result = switches.update_tenant(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import SelectChoice, SelectField, TextAreaField
+from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 
 from impersonator.forms import Readable, TextForm
 from impersonator.services.approvals.decisions import NOTE_MAX
@@ -40,6 +40,12 @@ class DecideForm(TextForm):
         if self.duration.data is None:
             self.duration.data = asked_minutes
         return self
+
+
+class StartForm(TextForm):
+    """Starting an approved request: a fresh authenticator code, like every impersonation."""
+
+    totp_code = StringField("Authenticator code")
 
 
 class ReviewForm(TextForm):

@@ -1,6 +1,6 @@
 """Approvals in the console (DESIGN §11): the queue of requests waiting for a second staff member,
-one request's page (decide, withdraw, review a break-glass), and its state as JSON for the page's
-live update. Requests are not made from the user page yet: the request flow joins them next (issue 14)."""
+one request's page (decide, withdraw, start once approved, review a break-glass), and its state as
+JSON for the page's live update."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from flask_login import current_user
 
 from impersonator import clock
 from impersonator.console.access import requires
-from impersonator.console.approval_forms import DecideForm, ReviewForm
+from impersonator.console.approval_forms import DecideForm, ReviewForm, StartForm
 from impersonator.console.forms import ConfirmForm
 from impersonator.services import wording
 from impersonator.services.approvals import decisions, requests, rules
 from impersonator.services.errors import DomainError
+from impersonator.services.impersonation import lifecycle
 from impersonator.services.staff.roles import Permission, allows
-from impersonator.web import client_ip
+from impersonator.web import client_ip, refusal_headers, user_agent
+from impersonator.web_limits import rate_limited, signed_in_staff
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
@@ -101,6 +103,36 @@ def withdraw(approval_id: int):
     return redirect(url_for("approvals.show", approval_id=approval_id), code=303)
 
 
+@bp.post("/<int:approval_id>/start")
+@requires(Permission.IMPERSONATE_READ_ONLY)
+@rate_limited("impersonation_request", signed_in_staff)
+def start(approval_id: int):
+    """Start an approved request: a fresh TOTP code, then the handoff page, like any impersonation."""
+    request = _visible(approval_id)
+    form = StartForm()
+    if not form.validate_on_submit():
+        return _page(approval_id, status=400)
+    ask = lifecycle.Request(
+        user_id=request.user_id,
+        justification=None,
+        ticket=None,
+        duration_minutes=None,
+        mode=None,
+        totp_code=form.totp_code.data,
+        access_code=None,
+        approval_id=approval_id,
+    )
+    try:
+        outcome = lifecycle.request(
+            current_user, ask, ip=client_ip(), user_agent=user_agent(), now=clock.now()
+        )
+    except DomainError as refused:
+        flash(refused.message, "error")
+        return _page(approval_id, status=refused.status, headers=refusal_headers(refused))
+    handoff = url_for("users.handoff", user_id=request.user_id, impersonation_id=outcome.impersonation_id)
+    return redirect(handoff, code=303)
+
+
 @bp.post("/<int:approval_id>/review")
 @requires(Permission.AUDIT)
 def review(approval_id: int):
@@ -146,6 +178,7 @@ def _page(
             now=now,
             mine=mine,
             may_decide=(not mine and "staff" in request.waiting_for and rules.may_approve(current_user)),
+            may_start=mine and request.usable(now),
             may_review=(
                 request.break_glass
                 and request.state == "used"
@@ -155,6 +188,7 @@ def _page(
             ),
             decide_form=decide_form
             or DecideForm(formdata=None).offer(request.mode, request.duration_minutes),
+            start_form=StartForm(formdata=None),
             review_form=review_form or ReviewForm(formdata=None),
             confirm_form=ConfirmForm(formdata=None),
         ),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from wtforms import PasswordField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 
 from impersonator.forms import EmailAddress, Password, TextForm
+from impersonator.models import REASON_CODES
+from impersonator.services import wording
 
 
 class SignInForm(TextForm):
@@ -52,3 +54,11 @@ class ImpersonateForm(TextForm):
     )
     access_code = StringField("Support access code")
     totp_code = StringField("Authenticator code")
+    # validate_choice=False, as above: an unknown reason reaches the service, which audits it.
+    reason_code = SelectField(
+        "Reason",
+        choices=[SelectChoice(code, wording.reason_code(code).capitalize()) for code in REASON_CODES],
+        default="customer_request",
+        validate_choice=False,
+    )
+    break_glass = BooleanField("Break glass: an emergency without the customer's consent")

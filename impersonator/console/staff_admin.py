@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from impersonator import clock, web_once
@@ -111,6 +111,25 @@ def change_role(staff_id: int):
         flash(f"{member.name} is now {ROLE_LABELS[member.role]} (was {ROLE_LABELS[old]}).", "info")
     else:
         flash(f"{member.name} already has that role.", "info")
+    return redirect(url_for("staff_admin.index"), code=303)
+
+
+@bp.post("/<int:staff_id>/may-approve")
+@requires(Permission.ADMIN)
+def set_may_approve(staff_id: int):
+    """An impersonator may decide other members' requests, or no longer (DESIGN §11)."""
+    member = _member(staff_id)
+    allowed = request.form.get("allowed") == "yes"
+    try:
+        changed = accounts.set_may_approve(
+            member, allowed, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now()
+        )
+    except DomainError as refused:
+        flash(refused.message, "error")
+        return redirect(url_for("staff_admin.index"), code=303)
+    if changed:
+        verb = "may now approve" if allowed else "no longer approves"
+        flash(f"{member.name} {verb} other staff members' requests.", "info")
     return redirect(url_for("staff_admin.index"), code=303)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.console.forms import ImpersonateForm
+from impersonator.services.approvals import rules as approval_rules
 from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import lifecycle, policy, request_form
 from impersonator.services.impersonation.handoff import HandoffGone, HandoffNotFound, hand_over
@@ -40,6 +41,8 @@ def impersonate(user_id: int):
         mode=form.mode.data,
         totp_code=form.totp_code.data,
         access_code=form.access_code.data,
+        reason_code=form.reason_code.data,
+        break_glass=bool(form.break_glass.data),
     )
     try:
         issued = lifecycle.request(
@@ -49,6 +52,9 @@ def impersonate(user_id: int):
         return _user_page(
             user_id, form, status=refused.status, headers=refusal_headers(refused), ask=(ask, refused)
         )
+    if isinstance(issued, lifecycle.Pending):
+        flash("Your request waits for approval: this page shows when you can start.", "info")
+        return redirect(url_for("approvals.show", approval_id=issued.approval_id), 303)
     # POST-redirect-GET: a reload of the next page never asks again (issue 13).
     return redirect(url_for("users.handoff", user_id=user_id, impersonation_id=issued.impersonation_id), 303)
 
@@ -101,6 +107,8 @@ def _user_page(
         )
         for name, message in problems.fields.items():
             form[name].errors = [message]
+    allowed = approval_rules.allowed_reason_codes(user.tenant)  # the company may forbid some
+    form.reason_code.choices = [choice for choice in form.reason_code.choices if choice.value in allowed]
     form.totp_code.data = ""  # a code is good once: never fill it back in
     form.access_code.data = ""
     return (

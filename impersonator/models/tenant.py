@@ -12,9 +12,8 @@ from impersonator.clock import now
 from impersonator.extensions import db
 from impersonator.models.types import UTCDateTime
 
-# Not offered yet: "approve_each", the customer approves every request (DESIGN §11) instead of opting
-# in or giving a code; the approvals service knows it, the request flow does not use it yet (issue 14).
-ACCESS_POLICIES = ("opt_in_or_code", "code_always", "off")
+# approve_each: the customer approves every request (DESIGN §11) instead of opting in or giving a code.
+ACCESS_POLICIES = ("opt_in_or_code", "code_always", "approve_each", "off")
 # Which requests need a second staff member's approval: full mode only (the default), or every one.
 TWO_PERSON_RULES = ("full", "always")
 

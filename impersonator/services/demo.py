@@ -40,10 +40,12 @@ DEMO_TENANTS = (
         "code_always",
         (
             ("gina@globex.example", "Gina Garcia", "code"),
-            ("hank@globex.example", "Hank Hill", "opted_in"),
+            ("hank@globex.example", "Hank Hill", "approves_each"),
         ),
     ),
 )
+# Globex lets its users approve each request themselves (DESIGN §11); Hank does.
+DEMO_TENANT_SETTINGS = {"globex": {"users_choose_approval": True}}
 # Each demo customer's projects, oldest first (the home page lists them newest first).
 DEMO_PROJECTS = {
     "alice@acme.example": ("Website relaunch", "Quarterly budget", "Customer onboarding guide"),
@@ -94,7 +96,8 @@ def seed_demo(*, now: datetime, issuer: str) -> list[DemoStaff]:
     for slug, name, domain, access_policy, customers in DEMO_TENANTS:
         tenant = db.session.scalar(select(Tenant).where(Tenant.slug == slug))
         if tenant is None:
-            tenant = Tenant(slug=slug, name=name, access_policy=access_policy, created_at=now)
+            settings = DEMO_TENANT_SETTINGS.get(slug, {})
+            tenant = Tenant(slug=slug, name=name, access_policy=access_policy, created_at=now, **settings)
             tenant.domains.append(TenantDomain(domain=domain))
             db.session.add(tenant)
             db.session.flush()
@@ -114,6 +117,7 @@ def seed_demo(*, now: datetime, issuer: str) -> list[DemoStaff]:
                         support_access_opt_in_until=(
                             now + timedelta(days=OPT_IN_DAYS) if access == "opted_in" else None
                         ),
+                        approve_each_request=access == "approves_each",
                     )
                 )
         db.session.flush()

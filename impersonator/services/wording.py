@@ -154,6 +154,7 @@ ACTIONS: dict[str, Words] = {
     "staff.totp_enrolled": Words("Authenticator set up"),
     "staff.totp_reset": Words("Authenticator reset"),
     "staff.role_changed": Words("Staff role changed"),
+    "staff.approver_changed": Words("Staff approver setting changed"),
     "staff.disabled": Words("Staff member disabled"),
     "staff.signed_in": Words("Signed in"),
     "staff.signed_out": Words("Signed out"),

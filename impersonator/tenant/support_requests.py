@@ -14,6 +14,7 @@ from impersonator.models import User
 from impersonator.services.approvals import decisions, requests
 from impersonator.services.consent import support_access
 from impersonator.services.errors import DomainError
+from impersonator.services.impersonation import policy
 from impersonator.tenant.forms import ApprovalChoiceForm, CustomerDecisionForm
 from impersonator.tenant.ghost import current_impersonation, not_for_impersonators
 from impersonator.web import client_ip, error_page
@@ -94,9 +95,8 @@ def _page(*, invalid: tuple[int, CustomerDecisionForm] | None = None, status: in
     forms = {r.id: CustomerDecisionForm(formdata=None) for r in rows if "customer" in r.waiting_for}
     if invalid is not None and invalid[0] in forms:
         forms[invalid[0]] = invalid[1]
-    tenant = user.tenant
-    choice = None
-    if tenant.access_policy == "opt_in_or_code" and tenant.users_choose_approval:
+    tenant, choice = user.tenant, None
+    if policy.users_choose_approval(tenant):
         choice = ApprovalChoiceForm(formdata=None, approve_each=user.approve_each_request)
     return (
         render_template(

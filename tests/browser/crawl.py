@@ -23,9 +23,10 @@ from werkzeug.routing import BuildError
 
 from impersonator import clock as app_clock
 from impersonator.extensions import db
-from impersonator.models import Impersonation, WebhookEndpoint
+from impersonator.models import Impersonation, Staff, WebhookEndpoint
+from impersonator.services.approvals import decisions
 from impersonator.services.delivery import outbox
-from impersonator.services.demo import DemoStaff
+from impersonator.services.demo import DemoStaff, demo_staff_email
 from tests.browser.conftest import LiveServer, next_totp_step, seed_demo_staff
 from tests.support.browser import ACME_HOST, CONSOLE_HOST, TIMEOUT_MS
 from tests.support.impersonation import user_id
@@ -54,7 +55,7 @@ ON_THEIR_OWN = {"staff_invites.token_in_address", "users.handoff"}  # the JSON A
 # Pages that show one record the walk does not make yet (being built beside this walk): named, so
 # each stays a known gap rather than a forgotten page.
 NOT_YET_WALKED = {
-    "console": {"approvals.show", "api_keys_admin.created"},
+    "console": {"api_keys_admin.created"},
     "tenant": set(),
 }
 
@@ -184,6 +185,8 @@ def start_ghost(crawl: Crawl, page: Page, member: DemoStaff, traveller, *, mode:
         # The handoff page submits itself; without its script it waits for the button.
         page.route("**/js/handoff.js", lambda route: route.abort())
     page.get_by_role("button", name="Start impersonation").click()
+    if mode == "full":
+        approve_as_second_person(crawl, page, member, traveller)
     if look:
         expect(page.get_by_role("button", name="Continue to Acme Corporation")).to_be_visible()
         crawl.look(page, "console launch (handoff)")
@@ -191,6 +194,23 @@ def start_ghost(crawl: Crawl, page: Page, member: DemoStaff, traveller, *, mode:
         page.get_by_role("button", name="Continue to Acme Corporation").click()
     expect(page).to_have_url(crawl.live_server.url(ACME_HOST, "/"))
     expect(page.get_by_role("region", name="Impersonation in progress")).to_be_visible()
+
+
+def approve_as_second_person(crawl: Crawl, page: Page, member: DemoStaff, traveller) -> None:
+    """Full mode waits for a second person (DESIGN §11): the request's page as it waits, the demo
+    security officer's approval (through the service), the page once approved, then Start."""
+    expect(page.locator("#approval-state")).to_contain_text("waiting for a second staff member")
+    crawl.look(page, "console approval request: waiting")
+    approval_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    with crawl.live_server.app.app_context():
+        officer = db.session.scalar(select(Staff).where(Staff.email == demo_staff_email("security")))
+        decisions.decide_as_staff(officer, approval_id, approve=True, note=None, ip=None, now=app_clock.now())
+    page.reload()
+    expect(page.get_by_role("heading", name="Start the impersonation")).to_be_visible()
+    crawl.look(page, "console approval request: approved")
+    next_totp_step(traveller)
+    page.get_by_label("Authenticator code").fill(pyotp.TOTP(member.totp_secret).now())
+    page.get_by_role("button", name="Start impersonation").click()
 
 
 def ghost_pages(crawl: Crawl, page: Page, mode: str) -> None:

@@ -112,7 +112,9 @@ def failures(app, key: str) -> int:
 
 
 def ask(user_id: int, totp: str, access_code: str | None) -> lifecycle.Request:
-    return lifecycle.Request(user_id, "Looking at the lock order", None, 15, "read_only", totp, access_code)
+    return lifecycle.Request(
+        user_id, "Looking at the lock order", None, 15, "read_only", totp, access_code, "customer_request"
+    )
 
 
 # --- the paths (each runs in its own thread and app context) ---------------------------------------

@@ -65,7 +65,14 @@ def issue_token(url: str) -> str:
         alice = db.session.scalar(select(User))
         code = totp.code_at(secret_box.decrypt(staff.totp_secret_encrypted), now)
         ask = lifecycle.Request(
-            alice.id, "Racing the redemption of one token", None, 60, "read_only", code, None
+            alice.id,
+            "Racing the redemption of one token",
+            None,
+            60,
+            "read_only",
+            code,
+            None,
+            "customer_request",
         )
         issued = lifecycle.request(staff, ask, ip=None, user_agent=None, now=now)
         token = handoff.hand_over(staff.id, alice.id, issued.impersonation_id, now=now).token

@@ -7,6 +7,7 @@ security team's pages) all read the one table."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -153,9 +154,11 @@ def test_every_code_has_a_label_and_no_label_lacks_a_code(table, codes):
 
 
 def test_the_access_routes_are_the_ones_an_impersonation_is_given():
-    source = (PACKAGE / "services" / "impersonation" / "lifecycle.py").read_text(encoding="utf-8")
+    # An impersonation's access_via is the consent its request needed (approvals/rules.needs).
+    source = (PACKAGE / "services" / "approvals" / "rules.py").read_text(encoding="utf-8")
 
-    assert 'access_via="code" if needs_code else "opt_in"' in source
+    assert set(re.findall(r'consent="(\w+)"', source)) | {"code", "opt_in"} == set(CONSENT_KINDS)
+    assert '"code" if policy.code_required(user, now) else "opt_in"' in source
 
 
 @pytest.mark.parametrize("audience", wording.AUDIENCES)

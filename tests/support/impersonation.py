@@ -51,6 +51,7 @@ def request_impersonation(client: FlaskClient, staff_account, clock, user_id: in
         "duration": "60",
         "mode": "read_only",
         "access_code": "",
+        "reason_code": "customer_request",
         "totp_code": staff_account.code(),
         **fields,
     }
@@ -83,9 +84,45 @@ class Launched:
     redeemed: TestResponse
 
 
+_APPROVAL = re.compile(r"^/approvals/(\d+)$")
+
+
 def launch(client: FlaskClient, staff_account, clock, user_id: int, **fields) -> tuple[str, str]:
-    """Request an impersonation that must be granted; returns (redeem_url, token)."""
-    return token_from_launch(request_impersonation(client, staff_account, clock, user_id, **fields))
+    """Request an impersonation that must be granted; returns (redeem_url, token). One that waits
+    for a second staff member (full mode) is approved by a security officer made for the purpose,
+    then started from its page with a fresh code, as the requester would."""
+    response = request_impersonation(client, staff_account, clock, user_id, **fields)
+    waiting = _APPROVAL.match(response.request.path)
+    if waiting:
+        response = approve_and_start(client, staff_account, clock, int(waiting.group(1)))
+    return token_from_launch(response)
+
+
+def approve_and_start(client: FlaskClient, staff_account, clock, approval_id: int) -> TestResponse:
+    """A second staff member approves the request (through the service), then the requester starts
+    it from its page in a fresh TOTP step; the response is the handoff page."""
+    from impersonator.models import Staff
+    from impersonator.services.approvals import decisions
+    from impersonator.services.audit import Actor
+    from impersonator.services.staff.accounts import create_staff
+
+    app = client.application
+    with app.app_context():
+        approver = db.session.scalar(select(Staff).where(Staff.email == "second-person@staff.example"))
+        if approver is None:
+            approver, _ = create_staff(
+                email="second-person@staff.example",
+                name="Second Person",
+                role="security",
+                actor=Actor.system("test"),
+                now=clock.now(),
+            )
+            db.session.commit()
+        decisions.decide_as_staff(approver, approval_id, approve=True, note=None, ip=None, now=clock.now())
+    page = client.get(f"/approvals/{approval_id}", base_url=CONSOLE)
+    clock.next_totp_step()
+    data = {"csrf_token": csrf_token(page.text), "totp_code": staff_account.code()}
+    return client.post(f"/approvals/{approval_id}/start", base_url=CONSOLE, data=data, follow_redirects=True)
 
 
 def launch_and_redeem(client: FlaskClient, staff_account, clock, user_id: int, **fields) -> Launched:

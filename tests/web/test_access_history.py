@@ -93,7 +93,7 @@ def test_the_history_shows_who_when_why_mode_how_long_and_what_was_done(
     words = text_of(card)
     assert f"{started:%Y-%m-%d %H:%M UTC} · Impersonator Person" in words
     assert member.email not in page.text  # the staff member's display name only
-    assert f"Why {JUSTIFICATION} (ticket SUP-42)" in words
+    assert f"Reason You asked for help Why {JUSTIFICATION} (ticket SUP-42)" in words
     assert "Mode full access (may make changes)" in words
     assert (
         f"How long 3 minutes so far, until {imp.expires_at:%H:%M UTC} at the latest (allowed: 60 minutes)"
@@ -217,6 +217,7 @@ def test_the_justification_is_hidden_when_the_tenant_says_so(app, tenants, custo
 
     assert JUSTIFICATION not in page.text and "SUP-42" not in page.text
     assert "not shown: Acme keeps support's reasons private" in page.text
+    assert "Reason You asked for help" in text_of(page.text)  # a category, not support's words
 
 
 def test_the_justification_is_escaped(app, customer, member, clock, alice_id):

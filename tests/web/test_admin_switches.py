@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from impersonator.extensions import db
-from impersonator.models import Tenant
+from impersonator.models import REASON_CODES, Tenant
 from tests.support.impersonation import (
     BANNER,
     ENDED_TITLE,
@@ -56,6 +56,9 @@ def save_tenant(admin, tenant_id: int, follow: bool = False, **values):
         "access_policy": "opt_in_or_code",
         "notify_on_access_default": True,
         "hide_justification": False,
+        "two_person": "full",
+        "users_choose_approval": False,
+        "reason_codes": list(REASON_CODES),
     }
     wanted = defaults | values
     data = {"csrf_token": csrf_token(admin.get(PAGE, base_url=CONSOLE).text)}

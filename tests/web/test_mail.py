@@ -95,6 +95,7 @@ def test_the_access_notice_arrives_with_the_right_recipient_and_content(
         "Hello Alice,",
         "Support Person from Acme support signed in to your account as you at",
         f"{imp.redeemed_at:%Y-%m-%d %H:%M UTC}",
+        "Reason: You asked for help",
         f"Why: {JUSTIFICATION}",
         "Ticket: SUP-9",
         "Mode: read-only (no changes)",

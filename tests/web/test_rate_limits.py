@@ -325,6 +325,7 @@ LIMITED_VIEWS = {
         "search.index": "search",
         "users.show": "search",
         "users.impersonate": "impersonation_request",
+        "approvals.start": "impersonation_request",  # starting an approved request is a request too
         "sign_in.submit": "sign_in",
         "sign_in.code": "sign_in",
         "sign_in.enrol": "sign_in",

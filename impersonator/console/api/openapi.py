@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from impersonator.models import API_SCOPES
+from impersonator.models import API_SCOPES, REASON_CODES
 
 _STR = {"type": "string"}
 _NSTR = {"type": ["string", "null"]}
@@ -68,6 +68,8 @@ _IMPERSONATION = _object(
         "user": _PERSON,
         "tenant": _object({"id": _INT, "slug": _STR, "name": _STR}),
         "reason": _STR,
+        "reason_code": {"enum": [*REASON_CODES, None]},
+        "break_glass": {"type": "boolean"},
         "ticket": _NSTR,
         "mode": {"enum": ["read_only", "full"]},
         "duration_minutes": _INT,
@@ -140,6 +142,7 @@ DESCRIPTION: dict[str, Any] = {
                     _query("staff", "Staff member: id or email"),
                     _query("tenant", "Tenant: id or slug"),
                     _query("user", "Customer: id or email"),
+                    _query("reason", "Reason code", {"enum": list(REASON_CODES)}),
                     _query("before", "The `next` of the previous page", {"type": "integer", "minimum": 1}),
                     _query("limit", "How many to return (1 to 200, default 50)", _INT),
                 ],

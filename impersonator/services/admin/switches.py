@@ -6,17 +6,17 @@ in the same transaction."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from impersonator.extensions import db
-from impersonator.models import ACCESS_POLICIES, Setting, Tenant
+from impersonator.models import ACCESS_POLICIES, REASON_CODES, TWO_PERSON_RULES, Setting, Tenant
 from impersonator.services import audit
 from impersonator.services.admin import settings
-from impersonator.services.approvals import closing
+from impersonator.services.approvals import closing, rules
 from impersonator.services.audit import Actor
 from impersonator.services.errors import InvalidInput
 from impersonator.services.impersonation import lifecycle
@@ -24,6 +24,7 @@ from impersonator.services.impersonation import lifecycle
 POLICY_LABELS = {
     "opt_in_or_code": "Opt-in or access code",
     "code_always": "Access code every time",
+    "approve_each": "Customer approves each request",
     "off": "Off",
 }
 
@@ -43,6 +44,10 @@ class TenantSettings:
     access_policy: str
     notify_on_access_default: bool
     hide_justification: bool
+    two_person: str = "full"
+    users_choose_approval: bool = False
+    ticket_pattern: str | None = None
+    reason_codes: str | None = None  # space-separated; None: every reason code
 
     @classmethod
     def of(cls, tenant: Tenant) -> TenantSettings:
@@ -125,6 +130,13 @@ def update_tenant(
         raise TenantNotFound()
     if wanted.access_policy not in ACCESS_POLICIES:
         raise InvalidInput("bad_access_policy", "Choose one of the access policies offered.")
+    if wanted.two_person not in TWO_PERSON_RULES:
+        raise InvalidInput("bad_two_person", "Choose when a second staff member approves.")
+    wanted = replace(wanted, ticket_pattern=rules.valid_ticket_pattern(wanted.ticket_pattern))
+    if wanted.reason_codes is not None and (
+        not wanted.reason_codes.split() or set(wanted.reason_codes.split()) - set(REASON_CODES)
+    ):
+        raise InvalidInput("bad_reason_codes", "Allow at least one of the reasons offered.")
     old = TenantSettings.of(tenant)
     changes = {
         f.name: {"old": getattr(old, f.name), "new": getattr(wanted, f.name)}
@@ -157,6 +169,13 @@ def update_tenant(
     )
     db.session.commit()
     return TenantChange(changes, ended)
+
+
+def reason_codes_setting(chosen: list[str]) -> str | None:
+    """The stored form of the reasons an admin ticked: None when every reason is allowed."""
+    if set(chosen) >= set(REASON_CODES):
+        return None
+    return " ".join(code for code in REASON_CODES if code in chosen)
 
 
 def tenants(now: datetime) -> list[TenantRow]:

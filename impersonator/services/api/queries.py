@@ -27,7 +27,7 @@ from impersonator.services.audit import log
 from impersonator.services.errors import InvalidInput
 from impersonator.services.impersonation import live_sessions
 
-IMPERSONATION_FILTERS = frozenset({"from", "to", "staff", "tenant", "user", "before", "limit"})
+IMPERSONATION_FILTERS = frozenset({"from", "to", "staff", "tenant", "user", "reason", "before", "limit"})
 EVENT_PARAMS = frozenset({"after", "limit"})
 PAGE_DEFAULT, PAGE_MAX = 50, 200
 EVENTS_DEFAULT, EVENTS_MAX = 100, 1000
@@ -64,6 +64,8 @@ def impersonation_json(imp: Impersonation, now: datetime) -> dict[str, Any]:
         "user": {"id": imp.user.id, "email": imp.user.email, "name": imp.user.name},
         "tenant": {"id": imp.tenant.id, "slug": imp.tenant.slug, "name": imp.tenant.name},
         "reason": imp.reason,
+        "reason_code": imp.reason_code,
+        "break_glass": imp.break_glass,
         "ticket": imp.ticket,
         "mode": imp.mode,
         "duration_minutes": imp.duration_minutes,
@@ -113,7 +115,7 @@ _WITH_PEOPLE = (
 
 def impersonations(args: Mapping[str, str], *, now: datetime) -> dict[str, Any]:
     """A page of impersonations, newest first, filtered as the audit page filters (from, to, staff,
-    tenant, user); `next` is the `before` of the following page, None on the last."""
+    tenant, user, reason); `next` is the `before` of the following page, None on the last."""
     _only(args, IMPERSONATION_FILTERS)
     filters = log.parse_filters(args)
     limit = _number(args, "limit", default=PAGE_DEFAULT, low=1, high=PAGE_MAX)
@@ -125,6 +127,8 @@ def impersonations(args: Mapping[str, str], *, now: datetime) -> dict[str, Any]:
         query = query.where(Impersonation.tenant_id == filters.tenant_id)
     if filters.user_id is not None:
         query = query.where(Impersonation.user_id == filters.user_id)
+    if filters.reason_code is not None:
+        query = query.where(Impersonation.reason_code == filters.reason_code)
     if filters.since is not None:
         query = query.where(Impersonation.issued_at >= datetime.combine(filters.since, time(), tzinfo=UTC))
     if filters.until is not None:

@@ -33,13 +33,16 @@ class Entry:
     event: Row
     details: list[Detail]
     alarming: bool  # denied and failed attempts and security alerts stand out
+    break_glass: bool = False  # an emergency entry and its approvals show red (DESIGN §11)
 
     @classmethod
     def of(cls, event: Row) -> Entry:
+        details = _details(event.details)
         return cls(
             event,
-            details_of(event.action, _details(event.details)),
+            details_of(event.action, details),
             event.outcome in ("denied", "failure") or event.action == "security.alert",
+            details.get("break_glass") is True,
         )
 
     @property
@@ -53,6 +56,7 @@ _WORDED_VALUES = {
     ("access_via", None): wording.access_route,
     ("kind", "security.alert"): wording.alert,
     ("reason", "impersonation.ended"): wording.end_reason,
+    ("reason_code", None): wording.reason_code,
     ("outcome", None): wording.outcome,
 }
 

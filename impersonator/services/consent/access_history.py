@@ -70,6 +70,8 @@ class Entry:
     staff_name: str
     justification: str | None  # None when the tenant hides it
     ticket: str | None
+    reason_code: str | None  # a category, shown even where the text is hidden (None: older rows)
+    break_glass: bool
     mode: str
     mode_text: str
     chosen_minutes: int
@@ -142,6 +144,8 @@ def _entry(
         staff_name=staff_name,
         justification=imp.reason if show_reason else None,
         ticket=imp.ticket if show_reason else None,
+        reason_code=imp.reason_code,
+        break_glass=imp.break_glass,
         mode=imp.mode,
         mode_text=MODE_TEXT.get(imp.mode, imp.mode),
         chosen_minutes=imp.duration_minutes,

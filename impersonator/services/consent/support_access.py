@@ -101,13 +101,15 @@ def summary(user: User, now: datetime) -> Summary:
     state = policy.access_state(user, now)
     tenant_on = tenant.impersonation_enabled and tenant.access_policy != "off"
     until = user.support_access_opt_in_until if policy.opted_in(user, now) else None
+    approves = state.code == "approval_needed"
     return Summary(
         policy=tenant.access_policy,
         state=state,
         needs=_what_support_needs(user, state, tenant_on, until),
         opted_in_until=until,
-        opt_in_offered=tenant_on and tenant.access_policy == "opt_in_or_code",
-        codes_offered=tenant_on,
+        # Where the customer approves each request, the approval is the consent: no code, no opt-in.
+        opt_in_offered=tenant_on and tenant.access_policy == "opt_in_or_code" and not approves,
+        codes_offered=tenant_on and not approves,
         code_expires_at=current_code_expiry(user, now),
         code_locked_until=throttle.locked_until(access_codes.failure_key(user.id), now),
         access_notice=user.wants_access_notice,
@@ -121,6 +123,11 @@ def _what_support_needs(
         return "Your company has turned support access off: support cannot enter your account."
     if state.code == "switched_off":
         return "Support access is switched off for everyone right now: support cannot enter your account."
+    if state.code == "approval_needed":
+        return (
+            "Support asks you before every access: nothing happens until you approve a request under "
+            "Support requests, and an approval lets that one staff member in once."
+        )
     if user.tenant.access_policy == "code_always":
         return (
             "Your company requires a support access code every time: support can enter your account "
@@ -257,8 +264,7 @@ def set_approve_each(user: User, wanted: bool, *, ghost: bool, ip: str | None, n
     """Approve every support request myself (DESIGN §11), where the tenant lets users choose;
     returns whether it changed. Requests already waiting keep the rules they were made under."""
     _refuse_ghost(ghost)
-    tenant = user.tenant
-    if not (tenant.access_policy == "opt_in_or_code" and tenant.users_choose_approval):
+    if not policy.users_choose_approval(user.tenant):
         raise NotAllowed("approval_choice_off", "Your company decides how support asks for access.")
     if user.approve_each_request is wanted:
         return False

@@ -14,6 +14,9 @@ from sqlalchemy import select, update
 from impersonator.extensions import db
 from impersonator.models import Impersonation, Staff, User
 from impersonator.services import audit, secret_box, throttle
+from impersonator.services.approvals import closing as approval_closing
+from impersonator.services.approvals import requests as approval_requests
+from impersonator.services.approvals import rules as approval_rules
 from impersonator.services.audit import Actor, alerts
 from impersonator.services.consent import access_codes
 from impersonator.services.customer import notifications
@@ -40,6 +43,9 @@ class Request:
     mode: str | None
     totp_code: str | None
     access_code: str | None
+    reason_code: str | None = None  # models.REASON_CODES (DESIGN §11)
+    break_glass: bool = False
+    approval_id: int | None = None  # set: start this approved request (the other fields are its own)
 
 
 def user_for_request(user_id: int) -> User:
@@ -58,10 +64,22 @@ class Issued:
     impersonation_id: int
 
 
-def request(staff: Staff, ask: Request, *, ip: str | None, user_agent: str | None, now: datetime) -> Issued:
-    """Check everything (I5, I6), then record the impersonation; a refusal is audited and re-raised."""
+@dataclass(frozen=True)
+class Pending:
+    """A request that someone must decide first (DESIGN §11): the approval request's id."""
+
+    approval_id: int
+
+
+def request(
+    staff: Staff, ask: Request, *, ip: str | None, user_agent: str | None, now: datetime
+) -> Issued | Pending:
+    """Check everything (I5, I6), then record the impersonation, or the approval request it needs,
+    or start an approved one; a refusal is audited and re-raised."""
     user = user_for_request(ask.user_id)
     try:
+        if ask.approval_id is not None:
+            return _start_approved(staff, user, ask, ip=ip, user_agent=user_agent, now=now)
         return _issue(staff, user, ask, ip=ip, user_agent=user_agent, now=now)
     except DomainError as denied:
         _record_denial(staff, user, ask, denied, ip=ip, now=now)
@@ -71,25 +89,63 @@ def request(staff: Staff, ask: Request, *, ip: str | None, user_agent: str | Non
 def _issue(
     staff: Staff, user: User, ask: Request, *, ip: str | None, user_agent: str | None, now: datetime
 ) -> Issued:
-    """The checks in their order, then the impersonation row (its token's jti and expiry), committed."""
+    """The checks in their order, then the impersonation row (its token's jti and expiry), or the
+    approval request it needs, committed."""
     justification, ticket = _well_formed(ask)
-    needs_code = _check_allowed(staff, user, ask, now=now)
-    _step_up(staff, user, ask, needs_code=needs_code, ip=ip, now=now)
-    audience = user.tenant.primary_domain
-    imp = _record_request(
-        staff,
-        user,
-        ask,
-        justification=justification,
-        ticket=ticket,
-        needs_code=needs_code,
-        audience=audience,
-        ip=ip,
-        user_agent=user_agent,
-        now=now,
-    )
+    reason_code = approval_rules.check_reason_code(user.tenant, ask.reason_code)
+    approval_rules.check_ticket(user.tenant, ticket)
+    needs = _check_allowed(staff, user, ask, reason_code, now=now)
+    _step_up(staff, user, ask, needs_code=needs.consent == "code", ip=ip, now=now)
+    if needs.any:
+        asked = approval_requests.Asked(
+            reason_code, justification, ticket, ask.mode, ask.duration_minutes, ask.break_glass
+        )
+        approval = approval_requests.open_request(staff, user, asked, needs, ip=ip, now=now)
+        db.session.commit()
+        return Pending(approval.id)
+    grant = Grant(ask.mode, ask.duration_minutes, needs.consent, reason_code, justification, ticket)
+    imp = _record_request(staff, user, grant, ip=ip, user_agent=user_agent, now=now)
     db.session.commit()
     return Issued(imp.id)
+
+
+def _start_approved(
+    staff: Staff, user: User, ask: Request, *, ip: str | None, user_agent: str | None, now: datetime
+) -> Issued:
+    """Start an approved request: a fresh TOTP code, the approval used once (its granted mode and
+    duration), the switches, the staff member's standing and an opt-in checked again."""
+    _step_up(staff, user, ask, needs_code=False, ip=ip, now=now)
+    approval = approval_closing.claim(staff, ask.approval_id, user_id=user.id, now=now)
+    policy.check_staff(staff, approval.granted_mode)
+    policy.check_target(user, now)
+    if approval.consent == "opt_in" and policy.code_required(user, now):
+        raise policy.deny("consent_needed")  # the opt-in lapsed or was withdrawn in between
+    grant = Grant(
+        approval.granted_mode,
+        approval.granted_minutes,
+        approval.consent,
+        approval.reason_code,
+        approval.justification,
+        approval.ticket,
+        break_glass=approval.break_glass,
+    )
+    imp = _record_request(staff, user, grant, ip=ip, user_agent=user_agent, now=now)
+    approval_closing.link_impersonation(approval, imp.id)
+    db.session.commit()
+    return Issued(imp.id)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What the impersonation is granted: as asked, or as an approval granted it."""
+
+    mode: str
+    minutes: int
+    access_via: str  # models.approval.CONSENT_KINDS
+    reason_code: str
+    justification: str
+    ticket: str | None
+    break_glass: bool = False
 
 
 def _well_formed(ask: Request) -> tuple[str, str | None]:
@@ -102,15 +158,19 @@ def _well_formed(ask: Request) -> tuple[str, str | None]:
     return cleaned
 
 
-def _check_allowed(staff: Staff, user: User, ask: Request, *, now: datetime) -> bool:
-    """Who may impersonate whom (I5, I6); returns whether the customer's access code is needed.
-    Before the step-up, so a request that cannot be allowed spends no code."""
+def _check_allowed(
+    staff: Staff, user: User, ask: Request, reason_code: str, *, now: datetime
+) -> approval_rules.Needs:
+    """Who may impersonate whom (I5, I6) and who must approve it first (DESIGN §11). Before the
+    step-up, so a request that cannot be allowed spends no code."""
     policy.check_staff(staff, ask.mode)
     policy.check_target(user, now)
-    needs_code = policy.code_required(user, now)
-    if needs_code and not (ask.access_code or "").strip():
+    if ask.break_glass:
+        approval_rules.check_break_glass(staff, user, reason_code, now=now)
+    needs = approval_rules.needs(user, ask.mode, break_glass=ask.break_glass, now=now)
+    if needs.consent == "code" and not (ask.access_code or "").strip():
         raise policy.deny("code_needed" if user.tenant.access_policy == "code_always" else "consent_needed")
-    return needs_code
+    return needs
 
 
 def _step_up(
@@ -130,29 +190,22 @@ def _step_up(
 
 
 def _record_request(
-    staff: Staff,
-    user: User,
-    ask: Request,
-    *,
-    justification: str,
-    ticket: str | None,
-    needs_code: bool,
-    audience: str,
-    ip: str | None,
-    user_agent: str | None,
-    now: datetime,
+    staff: Staff, user: User, grant: Grant, *, ip: str | None, user_agent: str | None, now: datetime
 ) -> Impersonation:
     """The impersonation row and its `impersonation.requested` event, in the caller's transaction
     (I1); flushed, since the token is signed over the row's id."""
+    audience = user.tenant.primary_domain
     imp = Impersonation(
         staff_id=staff.id,
         user_id=user.id,
         tenant_id=user.tenant_id,
-        reason=justification,
-        ticket=ticket,
-        mode=ask.mode,
-        duration_minutes=ask.duration_minutes,
-        access_via="code" if needs_code else "opt_in",
+        reason=grant.justification,
+        ticket=grant.ticket,
+        reason_code=grant.reason_code,
+        break_glass=grant.break_glass,
+        mode=grant.mode,
+        duration_minutes=grant.minutes,
+        access_via=grant.access_via,
         token_jti=secrets.token_urlsafe(24),
         audience=audience,
         issued_at=now,
@@ -174,8 +227,10 @@ def _record_request(
             "mode": imp.mode,
             "duration_minutes": imp.duration_minutes,
             "access_via": imp.access_via,
-            "ticket": ticket,
-            "reason": justification,
+            "reason_code": grant.reason_code,
+            "break_glass": grant.break_glass,
+            "ticket": grant.ticket,
+            "reason": grant.justification,
         },
     )
     return imp

@@ -102,11 +102,15 @@ def check_target(user: User, now: datetime, *, switch_on: bool | None = None) ->
 def customer_approves(user: User) -> bool:
     """Does this user approve each request themself (DESIGN §11): the tenant's policy, or their own
     choice where the tenant lets users choose? Their approval is then the consent: no code."""
-    tenant = user.tenant
-    if tenant.access_policy == "approve_each":
+    if user.tenant.access_policy == "approve_each":
         return True
-    chosen = tenant.users_choose_approval and user.approve_each_request
-    return tenant.access_policy == "opt_in_or_code" and chosen
+    return users_choose_approval(user.tenant) and user.approve_each_request
+
+
+def users_choose_approval(tenant) -> bool:
+    """May this tenant's users choose to approve each request instead of opting in or giving a code?
+    (An approval of each request is as strong a consent as either; a tenant that is off allows none.)"""
+    return tenant.users_choose_approval and tenant.access_policy in ("opt_in_or_code", "code_always")
 
 
 def code_required(user: User, now: datetime) -> bool:

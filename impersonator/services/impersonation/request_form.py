@@ -25,7 +25,16 @@ if TYPE_CHECKING:
 
 DURATIONS = (15, 30, 60)
 # The form's fields, in the order the page shows them.
-FIELDS = ("justification", "ticket", "duration", "mode", "access_code", "totp_code")
+FIELDS = (
+    "reason_code",
+    "justification",
+    "ticket",
+    "duration",
+    "mode",
+    "access_code",
+    "break_glass",
+    "totp_code",
+)
 # Refusals raised elsewhere (policy, the TOTP and access-code services, locks), by the field they concern.
 REASON_FIELDS = {
     "mode_not_allowed": "mode",
@@ -38,6 +47,13 @@ REASON_FIELDS = {
     "totp_malformed": "totp_code",
     "totp_wrong": "totp_code",
     "totp_replayed": "totp_code",
+    "bad_reason_code": "reason_code",
+    "reason_code_not_allowed": "reason_code",
+    "ticket_required": "ticket",
+    "ticket_malformed": "ticket",
+    "break_glass_needs_incident": "reason_code",
+    "break_glass_not_needed": "break_glass",
+    "break_glass_review_pending": "break_glass",
 }
 _TOTP_MALFORMED = "Enter the 6-digit code from your authenticator app."
 

@@ -117,6 +117,7 @@ def change_role(staff: Staff, role: str, *, actor: Actor, ip: str | None, now: d
     if old == role:
         return False
     staff.role = role
+    staff.may_approve = False  # an approver is chosen for a role: a new role starts without it
     ended = lifecycle.end_all_in_transaction(
         [
             imp
@@ -137,6 +138,32 @@ def change_role(staff: Staff, role: str, *, actor: Actor, ip: str | None, now: d
         at=now,
         ip=ip,
         details={"email": staff.email, "role": {"old": old, "new": role}, "impersonations_ended": ended},
+    )
+    db.session.commit()
+    return True
+
+
+def set_may_approve(staff: Staff, allowed: bool, *, actor: Actor, ip: str | None, now: datetime) -> bool:
+    """Let an impersonator decide other members' requests, or stop them (DESIGN §7, §11); returns
+    whether anything changed. Security officers and admins approve by their role, so the flag is
+    theirs to set only for impersonators. Losing it cancels nothing: open requests wait for anyone."""
+    if actor.type == "staff" and actor.id == staff.id:
+        raise NotAllowed("self_approver_change", "You cannot change whether you approve requests yourself.")
+    if staff.role != "impersonator":
+        raise InvalidInput(
+            "approver_by_role",
+            "Only an impersonator's approving is set here: other roles approve by their role.",
+        )
+    if staff.may_approve == allowed:
+        return False
+    staff.may_approve = allowed
+    audit.about_staff(
+        "staff.approver_changed",
+        staff_id=staff.id,
+        actor=actor,
+        at=now,
+        ip=ip,
+        details={"email": staff.email, "may_approve": {"old": not allowed, "new": allowed}},
     )
     db.session.commit()
     return True

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from impersonator import clock
 from impersonator.extensions import db
-from impersonator.models import Staff, Tenant, WebhookEndpoint
+from impersonator.models import REASON_CODES, Staff, Tenant, WebhookEndpoint
 from impersonator.services.audit import Actor
 from impersonator.services.delivery import outbox, webhook_endpoints
 from impersonator.services.staff import invites
@@ -33,6 +33,7 @@ POST_PERMISSIONS = {
     "staff_admin.create": Permission.ADMIN,
     "staff_admin.invite": Permission.ADMIN,
     "staff_admin.change_role": Permission.ADMIN,
+    "staff_admin.set_may_approve": Permission.ADMIN,
     "webhooks_admin.create": Permission.ADMIN,
     "webhooks_admin.enable": Permission.ADMIN,
     "webhooks_admin.disable": Permission.ADMIN,
@@ -139,6 +140,8 @@ def tenant_settings(bed) -> Case:
         prefix + "impersonation_enabled": "y",
         prefix + "access_policy": "code_always",
         prefix + "notify_on_access_default": "y",
+        prefix + "two_person": "full",
+        prefix + "reason_codes": list(REASON_CODES),
     }
     return Case(CONSOLE, f"/admin/switches/tenants/{tenant_id}", "/", data, accepted_status=303)
 
@@ -164,6 +167,9 @@ CSRF_CASES = {
         lambda bed: f"/admin/staff/{new_support_member(bed)}/invite"
     ),
     ("console", "staff_admin.change_role"): change_role,
+    ("console", "staff_admin.set_may_approve"): admin_post(
+        lambda bed: f"/admin/staff/{bed.make_staff('impersonator').id}/may-approve", {"allowed": "yes"}
+    ),
     ("console", "webhooks_admin.create"): admin_post(
         lambda bed: "/admin/webhooks/",
         {"url": "http://127.0.0.1:9/hooks", "description": "SIEM", "events": ["security.alert"]},

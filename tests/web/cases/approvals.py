@@ -20,6 +20,7 @@ RECORD_PAGES = {"/approvals/<int:approval_id>", "/approvals/<int:approval_id>/st
 POST_PERMISSIONS = {
     "approvals.decide": Permission.APPROVE,
     "approvals.withdraw": Permission.IMPERSONATE_READ_ONLY,
+    "approvals.start": Permission.IMPERSONATE_READ_ONLY,
     "approvals.review": Permission.AUDIT,
 }
 REQUESTS = "/settings/support-access/requests"
@@ -44,6 +45,19 @@ def withdraw(bed) -> Case:
     sign_in(bed.client, requester, bed.clock)
     path = f"/approvals/{request_id}"
     return Case(CONSOLE, f"{path}/withdraw", path, {}, accepted_status=303)
+
+
+def start(bed) -> Case:
+    """The requester starts an approved request with a fresh code: the handoff page follows."""
+    request_id, requester = _request(bed)
+    officer = bed.make_staff("security")
+    with bed.app.app_context():
+        approver, now = db.session.get(Staff, officer.id), bed.clock.now()
+        decisions.decide_as_staff(approver, request_id, approve=True, note=None, ip=None, now=now)
+    sign_in(bed.client, requester, bed.clock)
+    bed.clock.next_totp_step()
+    path = f"/approvals/{request_id}"
+    return Case(CONSOLE, f"{path}/start", path, {"totp_code": requester.code()}, accepted_status=303)
 
 
 def review(bed) -> Case:
@@ -83,6 +97,7 @@ def customer_choice(bed) -> Case:
 CSRF_CASES: dict = {
     ("console", "approvals.decide"): decide,
     ("console", "approvals.withdraw"): withdraw,
+    ("console", "approvals.start"): start,
     ("console", "approvals.review"): review,
     ("tenant", "support_requests.decide"): customer_decide,
     ("tenant", "support_requests.choose"): customer_choice,
