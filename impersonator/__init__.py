@@ -6,10 +6,11 @@ whose WSGI entry dispatches by Host to the console face or to the tenant face (`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, g
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import INSTANCE_DIR, Config, config_from_environment
@@ -30,13 +31,18 @@ from impersonator.web_input import register_request_rules
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(config: type[Config] | None = None) -> Flask:
-    """Build both faces and return the console app, whose WSGI entry serves every host."""
+def create_app(
+    config: type[Config] | None = None, *, tenant_face: Callable[[type[Config]], Flask] | None = None
+) -> Flask:
+    """Build both faces and return the console app, whose WSGI entry serves every host.
+
+    `tenant_face(config)` builds another app with the integration kit (impersonator/kit) to serve
+    the tenant domains in place of the demo tenant app (examples/minimal_app)."""
     config = config or config_from_environment()
     config.check()
     configure_logging(config.LOG_LEVEL)
     console = build_face("console", config)
-    tenant = build_face("tenant", config)
+    tenant = tenant_face(config) if tenant_face is not None else build_face("tenant", config)
     for face in (console, tenant):
         face.extensions["impersonator.faces"] = {"console": console, "tenant": tenant}
     with console.app_context():
@@ -95,7 +101,9 @@ def register_extensions(app: Flask, face: str) -> None:
     if face == "console":
         csrf.init_app(app)
         staff_login.init_app(app)
-    # The tenant face starts its CSRF check and sign-in in register_tenant_pipeline, in their place.
+    else:
+        # The customers' own sign-in; the kit starts the CSRF check, in its place (kit/extension.py).
+        customer_login.init_app(app)
 
 
 def register_blueprints(app: Flask, face: str) -> None:
@@ -146,41 +154,28 @@ def register_blueprints(app: Flask, face: str) -> None:
             app.register_blueprint(module.bp)
         api.register(app)  # /api/v1/: bearer keys, not the sign-in; JSON errors (console/api/)
     else:
-        from impersonator.tenant import (
-            account,
-            home,
-            impersonation,
-            sign_in,
-            support_access,
-            support_requests,
-        )
-
-        register_tenant_pipeline(app)
-        for module in (sign_in, home, account, support_access, support_requests, impersonation):
-            app.register_blueprint(module.bp)
+        register_tenant_app(app)
 
 
-def register_tenant_pipeline(app: Flask) -> None:
-    """Every tenant request, top to bottom (Flask runs `before_request` functions in the order they
-    are registered, so this order is the order of the code below):
+def register_tenant_app(app: Flask) -> None:
+    """The demo tenant app: its own pages, then the integration kit, installed as a customer's app
+    installs it (impersonator/kit/__init__.py says what each option is)."""
+    from impersonator.kit import ImpersonatorTenant
+    from impersonator.tenant import access, account, home, sign_in
 
-    1. resolve the tenant: an unknown host is a 404 whatever the method, and every page, error
-       pages included, knows its tenant;
-    2. the ghost guard: every request of a ghost session is checked and logged, even one that
-       CSRF refuses next;
-    3. the CSRF check on every POST (Flask-WTF adds it when it starts);
-    4. sign-in: every page needs a signed-in customer unless marked `@public`.
-    After the view: the ghost request log, and the banner's End redirect allowed by the CSP.
-    """
-    from impersonator.tenant import access, ghost
-
-    app.before_request(access.resolve_tenant)
-    app.before_request(ghost.guard)
-    csrf.init_app(app)
-    customer_login.init_app(app)
-    app.before_request(access.enforce_sign_in)
-    app.after_request(ghost.log_request)
-    app.after_request(ghost.allow_end_redirect)
+    for module in (sign_in, home, account):
+        app.register_blueprint(module.bp)
+    ImpersonatorTenant(
+        app,
+        user_loader=access.customer_of,
+        current_customer=access.signed_in_customer,
+        base_template="tenant/base.html",
+        home_endpoint="tenant_home.index",
+        # The account's own credentials: refused to every ghost, whatever the mode (DESIGN I7).
+        credential_endpoints={"account.change_email", "account.change_password"},
+        sign_in_check=access.enforce_sign_in,
+        error_nav_template="tenant/_error_nav.html",
+    )
 
 
 def register_template_globals(app: Flask, face: str) -> None:
@@ -204,12 +199,7 @@ def register_template_globals(app: Flask, face: str) -> None:
         app.jinja_env.globals["flask_command"] = (
             ".venv/bin/flask" if app.config["ENV_NAME"] == "development" else "flask"
         )
-    else:
-        from impersonator.tenant.ghost import changes_off, current_impersonation
-
-        app.jinja_env.globals["current_impersonation"] = current_impersonation
-        app.jinja_env.globals["changes_off"] = changes_off
-        app.context_processor(lambda: {"tenant": g.get("tenant"), "now": clock.now()})
+    # The tenant face's own globals (the ghost, the tenant, the banner) are the kit's.
 
 
 def register_commands(app: Flask) -> None:

@@ -1,8 +1,8 @@
 """The customer's account page: name, email and password.
 
-Email and password belong to the account's owner alone: `@not_for_impersonators` refuses them to
-the ghost whatever its mode (DESIGN I7). The name may be changed in full mode; in read-only mode the
-ghost guard refuses it, like every change.
+Email and password belong to the account's owner alone: they are the app's credential endpoints
+(register_tenant_app), which the kit's ghost guard refuses to the ghost whatever its mode (DESIGN
+I7). The name may be changed in full mode; in read-only mode the guard refuses it, like every change.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from impersonator import clock
+from impersonator.kit import current_impersonation
 from impersonator.services.customer import account
 from impersonator.services.customer.account import AccountRefused
 from impersonator.services.errors import DomainError
 from impersonator.tenant.access import start_customer_session
 from impersonator.tenant.forms import EmailForm, NameForm, PasswordForm
-from impersonator.tenant.ghost import current_impersonation, not_for_impersonators
 from impersonator.web import refusal_headers
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -58,7 +58,6 @@ def change_name():
 
 
 @bp.post("/email")
-@not_for_impersonators
 def change_email():
     forms = _forms("email_form")
     form = forms["email_form"]
@@ -79,7 +78,6 @@ def change_email():
 
 
 @bp.post("/password")
-@not_for_impersonators
 def change_password():
     forms = _forms("password_form")
     form = forms["password_form"]

@@ -1,8 +1,8 @@
-"""Tenant-face forms."""
+"""The demo tenant app's own forms (the Support access forms are the kit's: kit/forms.py)."""
 
 from __future__ import annotations
 
-from wtforms import BooleanField, PasswordField, RadioField, SelectChoice, StringField
+from wtforms import PasswordField, StringField
 
 from impersonator.forms import EmailAddress, Password, Readable, TextForm
 
@@ -31,27 +31,3 @@ class PasswordForm(TextForm):
     current_password = PasswordField("Current password", validators=[Password()])
     new_password = PasswordField("New password", validators=[Password()])
     confirm_password = PasswordField("Repeat the new password", validators=[Password()])
-
-
-class OptInForm(TextForm):
-    """Allow support access for a period. The consent service checks the choice (validate_choice
-    is off so that a forged value gets the service's sentence, not WTForms' "Not a valid choice")."""
-
-    period = RadioField("Allow support to access my account for", validate_choice=False)
-
-
-class AccessNoticeForm(TextForm):
-    notify_on_access = BooleanField("Email me whenever support accesses my account")
-
-
-class CustomerDecisionForm(TextForm):
-    """Approve or deny one support request, with an optional note the staff member sees."""
-
-    decision = RadioField(
-        "Decision", choices=[SelectChoice("approve", "Approve"), SelectChoice("deny", "Deny")]
-    )
-    note = StringField("Note to support (optional)", validators=[Readable("Note", 500, required=False)])
-
-
-class ApprovalChoiceForm(TextForm):
-    approve_each = BooleanField("Ask me to approve every support access")

@@ -8,13 +8,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from impersonator import clock
+from impersonator.kit import act_token, current_impersonation
 from impersonator.services import wording
 from impersonator.services.customer import projects
 from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import act_tokens
-from impersonator.tenant.act import act_token
 from impersonator.tenant.forms import ProjectForm
-from impersonator.tenant.ghost import current_impersonation
 from impersonator.web import error_page
 
 bp = Blueprint("tenant_home", __name__)

@@ -6,11 +6,11 @@ from flask import Blueprint, flash, g, redirect, render_template, session, url_f
 from flask_login import current_user
 
 from impersonator import clock
+from impersonator.kit import not_for_impersonators
 from impersonator.services.customer import sign_in
 from impersonator.services.errors import DomainError
 from impersonator.tenant.access import start_customer_session
 from impersonator.tenant.forms import CustomerSignInForm
-from impersonator.tenant.ghost import not_for_impersonators
 from impersonator.web import client_ip, public, refusal_headers
 from impersonator.web_limits import rate_limited, this_address
 

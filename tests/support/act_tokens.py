@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
-from impersonator.tenant.act import act_token
+from impersonator.kit import act_token
 from tests.support.impersonation import COOKIE
 
 JWKS_PATH = "/.well-known/jwks.json"

@@ -7,7 +7,7 @@ ACT_TOKEN_TTL_SECONDS later, and never past the session's end), `jti`, `imp` the
 and `imp_mode` its mode. Signed EdDSA (Ed25519) with the key services/signing_keys.py keeps, its
 `kid` in the header; back-ends verify it with the console's JWKS (/.well-known/jwks.json).
 
-Minting takes the `Ghost` that the ghost guard (tenant/ghost.py) checked on the server for this very
+Minting takes the `Ghost` that the ghost guard (kit/ghost.py) checked on the server for this very
 request, so a session that has ended, expired or lost its staff member's standing mints nothing.
 """
 

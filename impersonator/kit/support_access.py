@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, flash, redirect, render_template, url_for
-from flask_login import current_user
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
 from impersonator import clock, web_once
+from impersonator.kit.forms import AccessNoticeForm, OptInForm
+from impersonator.kit.ghost import current_impersonation, not_for_impersonators
+from impersonator.kit.host import host
 from impersonator.models import User
 from impersonator.services.consent import access_history, support_access
 from impersonator.services.errors import DomainError
-from impersonator.tenant.forms import AccessNoticeForm, OptInForm
-from impersonator.tenant.ghost import current_impersonation, not_for_impersonators
 from impersonator.web import client_ip, error_page, refusal_headers
 
 bp = Blueprint("support_access", __name__, url_prefix="/settings/support-access")
@@ -27,7 +27,11 @@ CODE_SLOT = "access_code"
 
 
 def _customer() -> User:
-    return current_user._get_current_object()
+    """The signed-in customer, as the host app finds them (its `current_customer`)."""
+    customer = host().current_customer()
+    if customer is None:  # the host's sign-in check lets a signed-out visitor through
+        abort(401)
+    return customer
 
 
 def _ghost() -> bool:

@@ -1,10 +1,10 @@
-"""The ghost guard and the API the tenant app's own code uses (DESIGN I4, I7).
+"""The ghost guard and the API the host app's own code uses (DESIGN I4, I7).
 
 Before every tenant request `guard` checks the ghost session on the server; read-only sessions are
-refused every change but *End*. After every ghost request `log_request` appends to the action
-trail. Product code asks `current_impersonation()` (also a template global, with `changes_off()`
-for drawing read-only forms disabled) and protects a view with `@not_for_impersonators`, without
-touching the guard.
+refused every change but *End*, and every session the host's `credential_endpoints`. After every
+ghost request `log_request` appends to the action trail. Host code asks `current_impersonation()`
+(also a template global, with `changes_off()` for drawing read-only forms disabled) and protects a
+view with `@not_for_impersonators`, without touching the guard.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
-from flask import g, render_template, request, session
+from flask import current_app, g, render_template, request, session
 
 from impersonator import clock
+from impersonator.kit.host import ImpersonatorSetupError, host
 from impersonator.models import Tenant
 from impersonator.services.impersonation import ghost as ghost_sessions
 from impersonator.services.impersonation.ghost import Ghost, ImpersonationEnded
@@ -27,6 +28,9 @@ GHOST_KEY = "ghost"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Not changes to the customer's account: ending the ghost session, or redeeming a new token.
 ALWAYS_ALLOWED = frozenset({"impersonation.end", "impersonation.redeem"})
+OWNER_ONLY = (
+    "Support staff cannot use this page while impersonating: it belongs to the account's owner alone."
+)
 
 
 def current_impersonation() -> Ghost | None:
@@ -47,11 +51,7 @@ def not_for_impersonators(view: Callable) -> Callable:
     @wraps(view)
     def guarded(*args, **kwargs):
         if current_impersonation() is not None:
-            return error_page(
-                403,
-                "Support staff cannot use this page while impersonating: it belongs "
-                "to the account's owner alone.",
-            )
+            return error_page(403, OWNER_ONLY)
         return view(*args, **kwargs)
 
     return guarded
@@ -75,9 +75,16 @@ def start_ghost_session(redeemed: Redeemed) -> None:
 def guard():
     """Before every tenant request: is there a ghost session, and may it go on?"""
     g.impersonation = None
-    if not session.get(GHOST_KEY) or request.endpoint == "static":  # files, not the account's pages
+    if request.endpoint == "static":  # files, not the account's pages
         return None
-    # Read with the tenant by access.resolve_tenant, which runs first (without it: KeyError, a 500).
+    options = host()
+    if unknown := options.unknown_endpoints(current_app):
+        # Checked on every request (the app adds its routes after the kit starts): a misspelt
+        # credential endpoint would otherwise stay open to the ghost without a word.
+        raise ImpersonatorSetupError(f"ImpersonatorTenant names endpoints the app lacks: {sorted(unknown)}")
+    if not session.get(GHOST_KEY):
+        return None
+    # Read with the tenant by tenancy.resolve_tenant, which runs first (without it: KeyError, a 500).
     impersonation_id, secret, found = g.pop("ghost_session")
     now = clock.now()
     if found.impersonation is None or not ghost_sessions.holds_the_secret(found.impersonation, secret):
@@ -98,7 +105,8 @@ def guard():
         )
         page = render_template("tenant/impersonation/impersonation_ended.html", message=ended.message)
         return page, ended.status
-    g.impersonation, g.ghost_user = ghost, user
+    # The host's own user object for the customer: what its views see as the signed-in user.
+    g.impersonation, g.ghost_user = ghost, options.user_loader(user)
     if ghost.read_only and request.method not in SAFE_METHODS and request.endpoint not in ALWAYS_ALLOWED:
         return error_page(
             403,
@@ -106,7 +114,14 @@ def guard():
             "End it and ask for full mode if a change is really needed.",
             title="Read-only impersonation",
         )
+    if request.endpoint in options.credential_endpoints:  # the same refusal as @not_for_impersonators
+        return error_page(403, OWNER_ONLY)
     return None
+
+
+def ghost_user() -> object | None:
+    """The host's user object for the impersonated customer (its `user_loader`'s), or None."""
+    return g.get("ghost_user") if current_impersonation() is not None else None
 
 
 def allow_end_redirect(response):

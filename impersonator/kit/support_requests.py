@@ -6,24 +6,28 @@ approvals service refuses a ghost's decision too."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
-from flask_login import current_user
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 
 from impersonator import clock
+from impersonator.kit.forms import ApprovalChoiceForm, CustomerDecisionForm
+from impersonator.kit.ghost import current_impersonation, not_for_impersonators
+from impersonator.kit.host import host
 from impersonator.models import User
 from impersonator.services.approvals import decisions, requests
 from impersonator.services.consent import support_access
 from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import policy
-from impersonator.tenant.forms import ApprovalChoiceForm, CustomerDecisionForm
-from impersonator.tenant.ghost import current_impersonation, not_for_impersonators
 from impersonator.web import client_ip, error_page
 
 bp = Blueprint("support_requests", __name__, url_prefix="/settings/support-access/requests")
 
 
 def _customer() -> User:
-    return current_user._get_current_object()
+    """The signed-in customer, as the host app finds them (its `current_customer`)."""
+    customer = host().current_customer()
+    if customer is None:  # the host's sign-in check lets a signed-out visitor through
+        abort(401)
+    return customer
 
 
 @bp.get("")

@@ -3,24 +3,30 @@
 *End* in the banner lands on this domain's "Impersonation ended" page (200): it confirms whose
 account was left and links back to that user's page on the console (services/links.py, never the
 request). A click of a ghost whose session someone else ended (the customer, the security team, the
-time limit…) gets the same page from the guard (tenant/ghost.py), refused (403)."""
+time limit…) gets the same page from the guard (kit/ghost.py), refused (403). A new ghost session,
+or an End without one, lands on the host's home page (its `home_endpoint`)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
 from impersonator import clock
 from impersonator.extensions import csrf
 from impersonator.faces import hostname_of
+from impersonator.kit.ghost import current_impersonation, start_ghost_session
+from impersonator.kit.host import host
 from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import lifecycle, redemption
 from impersonator.services.links import console_url
 from impersonator.services.validation import row_id
-from impersonator.tenant.ghost import current_impersonation, start_ghost_session
 from impersonator.web import client_ip, error_page, public, user_agent
 from impersonator.web_limits import rate_limited, this_address
 
-bp = Blueprint("impersonation", __name__, url_prefix="/impersonation")
+# Impersonator's templates (the kit's pages, error pages, mails), found after the host's own ones.
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+bp = Blueprint("impersonation", __name__, url_prefix="/impersonation", template_folder=str(TEMPLATES))
 ENDED_KEY = "ended"
 NAME_MAX = 200
 
@@ -80,7 +86,7 @@ def redeem():
             now=clock.now(),
         )
     start_ghost_session(redeemed)
-    return redirect(url_for("tenant_home.index"), code=303)
+    return redirect(url_for(host().home_endpoint), code=303)
 
 
 @bp.post("/end")
@@ -88,7 +94,7 @@ def redeem():
 def end():
     ghost = current_impersonation()
     if ghost is None:
-        return redirect(url_for("tenant_home.index"), code=303)
+        return redirect(url_for(host().home_endpoint), code=303)
     lifecycle.end(
         ghost.impersonation_id, reason="staff_ended", actor=ghost.actor, ip=client_ip(), now=clock.now()
     )
@@ -103,7 +109,7 @@ def end():
 def ended():
     """The confirmation after *End*; a reload shows it again and changes nothing."""
     if current_impersonation() is not None:  # a ghost session is live in this browser: nothing ended
-        return redirect(url_for("tenant_home.index"), code=303)
+        return redirect(url_for(host().home_endpoint), code=303)
     user_id, user_name = _ended_here()
     back = console_url("users.show", user_id=user_id) if user_id else console_url("home.index")
     page = render_template(

@@ -9,8 +9,8 @@ a back-end can never be told that staff acted when nobody did::
 from __future__ import annotations
 
 from impersonator import clock
+from impersonator.kit.ghost import current_impersonation
 from impersonator.services.impersonation import act_tokens
-from impersonator.tenant.ghost import current_impersonation
 
 
 def act_token(audience: str) -> str | None:

@@ -1,0 +1,1 @@
+"""Example host apps of the integration kit (impersonator/kit)."""

@@ -1,0 +1,1 @@
+"""The smallest Flask app with Impersonator's tenant side: README.md here."""
