@@ -71,6 +71,12 @@ class StaffCreateForm(TextForm):
     role = SelectField("Role", choices=ROLE_CHOICES, default="support")
 
 
+class ApproverForm(TextForm):
+    """Whether an impersonator approves other members' requests (the Staff page's row menu)."""
+
+    allowed = SelectField("Approves requests", choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")])
+
+
 class RoleForm(TextForm):
     role = SelectField("Role", choices=ROLE_CHOICES)
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from impersonator import clock, web_once
 from impersonator.console.access import requires
-from impersonator.console.admin_forms import RoleForm, StaffCreateForm
+from impersonator.console.admin_forms import ApproverForm, RoleForm, StaffCreateForm
 from impersonator.models import Staff
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
@@ -119,7 +119,10 @@ def change_role(staff_id: int):
 def set_may_approve(staff_id: int):
     """An impersonator may decide other members' requests, or no longer (DESIGN §11)."""
     member = _member(staff_id)
-    allowed = request.form.get("allowed") == "yes"
+    form = ApproverForm()
+    if not form.validate_on_submit():
+        abort(400)
+    allowed = form.allowed.data == "yes"
     try:
         changed = accounts.set_may_approve(
             member, allowed, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now()

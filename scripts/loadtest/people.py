@@ -32,6 +32,8 @@ HANDOFF_TOKEN = re.compile(r'name="token" value="([^"]+)"')
 _ACCESS_CODE = re.compile(r'id="access-code">([0-9A-Z]{4}-[0-9A-Z]{4})<')
 _HISTORY_REVOKE = re.compile(r'action="(/settings/support-access/history/\d+/revoke)"')
 _MY_END = re.compile(r'action="(/impersonations/\d+/end)"')
+_APPROVAL_PAGE = re.compile(r"/approvals/(\d+)")
+_APPROVAL_LINK = re.compile(r'href="/approvals/(\d+)"')
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ class StaffPerson(Person):
         self.last_step = -1
         self.signed_in = False
         self.phones: dict[int, Client] = {}  # the customers' own browsers, to read out their codes
+        self.waiting: list[tuple[int, bool]] = []  # own full-mode requests: (approval id, owned)
 
     def fresh_step(self, *, allow_previous: bool = False) -> int | None:
         """A TOTP step not used yet by this member (each is accepted once, DESIGN I6)."""
@@ -220,6 +223,8 @@ class StaffPerson(Person):
     def act(self) -> None:
         if not self.signed_in:
             self.sign_in()
+        if self.member.role == "impersonator" and self.approvals():
+            return
         target = self.rng.choice(self.targets)
         c = self.client
         found = c.get("console.search", CONSOLE, f"/search?q={target.email}")
@@ -252,17 +257,69 @@ class StaffPerson(Person):
         if owned and asked is not None and asked.status_code == 403:
             self.world.tally.add("impersonation refused: the customer changed consent or code meanwhile")
             return
-        # POST-redirect-GET: the handoff page is the redirect's one GET.
+        # POST-redirect-GET: the handoff page is the redirect's one GET; full mode waits for a
+        # second person first (DESIGN §11): its request's page, started once approved.
         expect("console.impersonate", asked, 303)
+        waiting = _APPROVAL_PAGE.fullmatch(urlsplit(asked.headers["Location"]).path)
+        if waiting:
+            self.waiting.append((int(waiting.group(1)), owned))
+            self.world.tally.add("full-mode requests waiting for a second person")
+            return
+        self.hand_over("console.impersonate", asked, mode, owned)
+
+    def hand_over(self, kind: str, asked, mode: str, owned: bool) -> None:
+        """The handoff page the request redirected to, the redemption, the ghost's pages, End."""
         handoff_path = urlsplit(asked.headers["Location"]).path
-        launch = expect("console.handoff", c.get("console.handoff", CONSOLE, handoff_path), 200)
+        launch = expect("console.handoff", self.client.get("console.handoff", CONSOLE, handoff_path), 200)
         action, token = _LAUNCH_FORM.search(launch.text), HANDOFF_TOKEN.search(launch.text)
         if action is None or token is None:
-            raise Unexpected("console.impersonate", launch, "no handoff form")
+            raise Unexpected(kind, launch, "no handoff form")
         redeem_url = urlsplit(action.group(1))
         self.world.tally.add("impersonations issued")
         if self.redeem(redeem_url.hostname, redeem_url.path, token.group(1)):
             self.as_ghost(redeem_url.hostname, mode, owned)
+
+    def approvals(self) -> bool:
+        """An impersonator's turn at the Approvals page: start an own request once approved, else
+        approve another member's (the seed lets impersonators approve). Returns whether it acted."""
+        c = self.client
+        for approval_id, owned in list(self.waiting):
+            page = self.approval_page(approval_id)
+            if "Start the impersonation" not in page.text:
+                continue
+            step = self.fresh_step()
+            if step is None:
+                return False
+            self.waiting.remove((approval_id, owned))
+            data = {"csrf_token": csrf(page), "totp_code": self.code(step)}
+            asked = c.post("console.approval_start", CONSOLE, f"/approvals/{approval_id}/start", data)
+            if owned and asked is not None and asked.status_code == 403:
+                self.world.tally.add("impersonation refused: the customer changed consent or code meanwhile")
+                return True
+            expect("console.approval_start", asked, 303)
+            self.world.tally.add("approved requests started")
+            self.hand_over("console.approval_start", asked, "full", owned)
+            return True
+        queue = expect("console.approvals", c.get("console.approvals", CONSOLE, "/approvals"), 200)
+        others = _APPROVAL_LINK.findall(queue.text.split("Your requests", 1)[0])
+        if not others:
+            return False
+        approval_id = self.rng.choice(others)
+        page = self.approval_page(approval_id)
+        if "Your decision" not in page.text:
+            return False  # decided by someone else a moment ago
+        data = {"csrf_token": csrf(page), "decision": "approve", "mode": "full", "duration": "15", "note": ""}
+        decided = c.post("console.approval_decide", CONSOLE, f"/approvals/{approval_id}/decide", data)
+        # 409: another approver decided it a moment earlier (one decision is recorded, DESIGN §11).
+        decided = expect("console.approval_decide", decided, 303, 409)
+        self.world.tally.add(
+            "requests approved by a second person" if decided.status_code == 303 else "approvals lost a race"
+        )
+        return True
+
+    def approval_page(self, approval_id: int) -> requests.Response:
+        path = f"/approvals/{approval_id}"
+        return expect("console.approval", self.client.get("console.approval", CONSOLE, path), 200)
 
     def phone(self, customer: Customer) -> Client:
         client = self.phones.get(customer.id)

@@ -98,6 +98,7 @@ def seed(app: Flask, *, customers_per_tenant: int, staff: int, attackers: int, w
                 totp_secret_encrypted=secret_box.encrypt(secret),
                 totp_enrolled_at=now,
                 created_at=now,
+                may_approve=role == "impersonator",  # full mode waits for a second one (DESIGN §11)
             )
             db.session.add(member)
             db.session.flush()

@@ -194,7 +194,7 @@ def test_the_customer_approves_a_request_on_their_support_requests_page(app, cli
     listing = client.get(REQUESTS, base_url=ACME)
     assert listing.status_code == 200
     assert "Impersonator Person asks to access your account" in listing.text
-    assert "you asked for help" in listing.text  # the reason, in the customer's words
+    assert "You asked for help" in listing.text  # the reason, in the customer's words
     response = post_form(client, ACME, REQUESTS, f"{REQUESTS}/{request_id}/decide", {"decision": "approve"})
 
     assert response.status_code == 303

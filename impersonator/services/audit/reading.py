@@ -84,7 +84,7 @@ def _worded(key: str, action: str, value: Any) -> tuple[str, str | None, datetim
         word = _WORDED_VALUES.get((key, action)) or _WORDED_VALUES.get((key, None))
         if word is not None:
             return word(value), value, None
-        if (key == "at" or key.endswith(("_at", "until"))) and (moment := _moment(value)) is not None:
+        if (key == "at" or key.endswith(("_at", "until", "_by"))) and (moment := _moment(value)) is not None:
             return value, None, moment
         if "_" in value and wording.looks_like_code(value):
             return wording.plain(value), value, None
