@@ -8,14 +8,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
 
 from impersonator.extensions import db
-from impersonator.models import ApprovalRequest, Impersonation, User
+from impersonator.models import ApprovalRequest, User
 from tests.support.approvals import set_tenant
 from tests.support.impersonation import (
     BANNER,
     READ_ONLY_MESSAGE,
+    impersonations,
     redeem,
     request_impersonation,
     token_from_launch,
@@ -71,14 +71,6 @@ def approval(app, approval_id: int) -> ApprovalRequest:
         row = db.session.get(ApprovalRequest, approval_id)
         db.session.expunge(row)
         return row
-
-
-def impersonations(app) -> list[Impersonation]:
-    with app.app_context():
-        rows = list(db.session.scalars(select(Impersonation).order_by(Impersonation.id)))
-        for row in rows:
-            db.session.expunge(row)
-        return rows
 
 
 def test_full_mode_waits_for_a_second_person_then_starts_as_granted(
