@@ -57,7 +57,7 @@ def test_the_agent_asks_the_customer_approves_on_globex_and_the_agent_starts(liv
             agent.get_by_label("Justification").fill(JUSTIFICATION)
             next_totp_step(traveller, agent)
             agent.get_by_label("Authenticator code").fill(pyotp.TOTP(support.totp_secret).now())
-            agent.get_by_role("button", name="Start impersonation").click()
+            agent.get_by_role("button", name="Ask for approval").click()
             expect(agent).to_have_url(re.compile(r"/approvals/\d+$"))
             state = agent.locator("#approval-state")
             expect(state).to_contain_text("waiting for the customer")

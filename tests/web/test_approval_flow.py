@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 
 from impersonator.extensions import db
-from impersonator.models import ApprovalRequest, User
+from impersonator.models import ApprovalRequest, OutboxMessage, User
 from tests.support.approvals import set_tenant
 from tests.support.impersonation import (
     BANNER,
@@ -162,6 +163,7 @@ def test_the_customer_approves_on_their_own_page_then_support_starts(app, client
     set_tenant(app, access_policy="approve_each")
     approval_id = ask(client, requester, clock, alice, reason_code="billing")
     assert approval(app, approval_id).waiting_for == ["customer"]
+    assert ">Ask for approval</button>" in client.get(f"/users/{alice}", base_url=CONSOLE).text
 
     customer = app.test_client()
     sign_in_customer(customer, ACME, "alice@acme.example", "customer password")
@@ -188,6 +190,9 @@ def test_break_glass_waits_for_a_second_person_shows_red_and_needs_a_review(
     approval_id = ask(client, requester, clock, gina, reason_code="incident", break_glass="y")
     assert approval(app, approval_id).break_glass
     assert audit_events(app, "security.alert")  # raised at once, before anyone decides
+    with app.app_context():  # and the customer is told at once, before anyone decides
+        mail = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "mail")).all()
+        assert [m.destination for m in mail] == ["gina@globex.example"]
 
     decide(approver, clock, approval_id)
     _, token = token_from_launch(start(client, requester, clock, approval_id))
