@@ -17,6 +17,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from impersonator.forms import EmailAddress, Password, Readable, TextForm
 from impersonator.models import ACCESS_POLICIES, REASON_CODES, ROLES, WEBHOOK_EVENTS
+from impersonator.services import wording
 from impersonator.services.admin.switches import POLICY_LABELS
 from impersonator.services.staff.roles import ROLE_LABELS
 
@@ -55,7 +56,7 @@ class TenantSettingsForm(TextForm):
     )
     reason_codes = SelectMultipleField(
         "Reasons allowed",
-        choices=[SelectChoice(code, code.replace("_", " ")) for code in REASON_CODES],
+        choices=[SelectChoice(code, wording.reason_code(code).capitalize()) for code in REASON_CODES],
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
     )
