@@ -161,9 +161,9 @@ def register_tenant_app(app: Flask) -> None:
     """The demo tenant app: its own pages, then the integration kit, installed as a customer's app
     installs it (impersonator/kit/__init__.py says what each option is)."""
     from impersonator.kit import ImpersonatorTenant
-    from impersonator.tenant import access, account, home, sign_in
+    from impersonator.tenant import access, account, billing, home, sign_in
 
-    for module in (sign_in, home, account):
+    for module in (sign_in, home, billing, account):
         app.register_blueprint(module.bp)
     ImpersonatorTenant(
         app,

@@ -16,7 +16,7 @@ from wtforms.validators import ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from impersonator.forms import EmailAddress, Password, Readable, TextForm
-from impersonator.models import ACCESS_POLICIES, REASON_CODES, ROLES, WEBHOOK_EVENTS
+from impersonator.models import ACCESS_POLICIES, MASK_CATEGORIES, REASON_CODES, ROLES, WEBHOOK_EVENTS
 from impersonator.services import wording
 from impersonator.services.admin.switches import POLICY_LABELS
 from impersonator.services.staff.roles import ROLE_LABELS
@@ -60,6 +60,16 @@ class TenantSettingsForm(TextForm):
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
     )
+
+    # Masked values in a ghost session (DESIGN §13); none ticked: no reveal at all.
+    reveal_categories = SelectMultipleField(
+        "Reveals allowed",
+        choices=[SelectChoice(c, wording.mask_category(c) + "s") for c in MASK_CATEGORIES],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+    reveal_whole_category = BooleanField("One reveal may cover a whole kind for the rest of the session")
+    reveals_full_mode_only = BooleanField("Reveals in full-access impersonations only")
 
     def validate_reason_codes(self, field: SelectMultipleField) -> None:
         if not field.data:

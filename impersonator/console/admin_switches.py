@@ -9,6 +9,7 @@ from flask_login import current_user
 from impersonator import clock
 from impersonator.console.access import requires
 from impersonator.console.admin_forms import GlobalSwitchForm, TenantSettingsForm
+from impersonator.services import masking
 from impersonator.services.admin import settings, switches
 from impersonator.services.admin.switches import POLICY_LABELS, TenantSettings, reason_codes_setting
 from impersonator.services.approvals.rules import allowed_reason_codes
@@ -25,6 +26,7 @@ def tenant_form(tenant, **kwargs) -> TenantSettingsForm:
     form = TenantSettingsForm(prefix=f"tenant-{tenant.id}", **kwargs)
     if kwargs.get("formdata", True) is None:  # shown, not posted: the reasons as the tenant has them
         form.reason_codes.data = list(allowed_reason_codes(tenant))
+        form.reveal_categories.data = list(masking.allowed_categories(tenant))
     return form
 
 
@@ -74,6 +76,9 @@ def tenant(tenant_id: int):
         users_choose_approval=form.users_choose_approval.data,
         ticket_pattern=(form.ticket_pattern.data or "").strip() or None,
         reason_codes=reason_codes_setting(form.reason_codes.data),
+        reveal_categories=masking.categories_setting(form.reveal_categories.data),
+        reveal_whole_category=form.reveal_whole_category.data,
+        reveals_full_mode_only=form.reveals_full_mode_only.data,
     )
     try:
         result = switches.update_tenant(

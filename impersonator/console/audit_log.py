@@ -16,6 +16,7 @@ from impersonator.services.audit import Actor, chain, log
 from impersonator.services.audit import chart as audit_chart
 from impersonator.services.audit import export as audit_export
 from impersonator.services.errors import InvalidInput
+from impersonator.services.impersonation import reveals
 from impersonator.services.staff.roles import Permission
 from impersonator.web import client_ip
 
@@ -46,6 +47,7 @@ def _render(now: datetime, *, error: str | None = None, filters=None, page=None)
         tenant_names=dict(choices.tenants),
         choices=choices,
         chart_html=_kept("chart", now, lambda: _draw_chart(now)),
+        reveals_30_days=_kept("reveals", now, lambda: reveals.last_days(now, audit_chart.DAYS)),
         links=_links(),
         checkpoint=chain.latest_checkpoint(),
         now=now,

@@ -44,6 +44,21 @@ What the kit provides
     - `current_impersonation()`, `changes_off()`, `impersonator_banner()` in templates;
       `current_impersonation()`, `ghost_user()`, `@not_for_impersonators` and `act_token(audience)`
       for Python code.
+    - Masking (DESIGN §13, kit/masking.py): `{{ value|sensitive(category, key=..., label=...) }}` in
+      templates, `sensitive(value, category, key=...)` and `keep_if_masked(...)` in Python, and
+      `POST /impersonation/reveal` (a ghost reveals one value, or a category, with a reason).
+
+How the host marks its sensitive values
+    Each value gets a category (`payment`, `government_id`, `contact`, `private_notes`) and a key,
+    a short lower-case name stable across pages (`card`, `billing_phone`): the Reveal form posts the
+    category and key, never the value, and a reveal shows every value of that key in the session.
+    - In templates, outside forms: `{{ card_number|sensitive("payment", key="card", label="card
+      number") }}`. In a ghost session the page gets `•••• 4242` (the value is in no text, attribute
+      or script), with a Reveal form where the tenant allows reveals; elsewhere the value.
+    - In Python (JSON, form fields' initial data, exports): `sensitive(value, category, key=...)`.
+    - Saving a form that shows a masked value: `keep_if_masked(submitted, original, category,
+      key=...)` keeps the original when the field came back as its mask.
+    A value that is not marked is shown as is: marking is the host's job, field by field.
 """
 
 from __future__ import annotations
@@ -52,6 +67,7 @@ from impersonator.kit.act import act_token
 from impersonator.kit.extension import ImpersonatorTenant
 from impersonator.kit.ghost import changes_off, current_impersonation, ghost_user, not_for_impersonators
 from impersonator.kit.host import ImpersonatorSetupError
+from impersonator.kit.masking import keep_if_masked, sensitive
 
 __all__ = [
     "ImpersonatorSetupError",
@@ -60,5 +76,7 @@ __all__ = [
     "changes_off",
     "current_impersonation",
     "ghost_user",
+    "keep_if_masked",
     "not_for_impersonators",
+    "sensitive",
 ]

@@ -14,7 +14,7 @@ from markupsafe import Markup
 from impersonator import clock
 from impersonator.extensions import csrf, db
 from impersonator.faces import HostBoundSessionInterface
-from impersonator.kit import ghost, impersonation, support_access, support_requests, tenancy
+from impersonator.kit import ghost, impersonation, masking, support_access, support_requests, tenancy
 from impersonator.kit.host import EXTENSION, HostOptions, ImpersonatorSetupError
 from impersonator.models import User
 from impersonator.services import wording
@@ -78,13 +78,15 @@ class ImpersonatorTenant:
         app.after_request(ghost.log_request)
         app.after_request(ghost.allow_end_redirect)
         # Always there: the customer's mails link to them (services/customer/notifications.py).
-        for module in (support_access, support_requests, impersonation):
+        for module in (support_access, support_requests, impersonation, masking):
             app.register_blueprint(module.bp)
         self._register_template_globals(app)
 
     def _register_template_globals(self, app: Flask) -> None:
         env = app.jinja_env
         env.add_extension("jinja2.ext.do")  # the shared macros use it
+        # How the host marks a sensitive value: {{ value|sensitive("payment", key="card") }} (DESIGN §13).
+        env.filters["sensitive"] = masking.sensitive_filter
         env.globals.update(
             current_impersonation=ghost.current_impersonation,
             changes_off=ghost.changes_off,

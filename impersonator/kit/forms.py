@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import BooleanField, RadioField, SelectChoice, StringField
+from wtforms import BooleanField, HiddenField, RadioField, SelectChoice, StringField
 
 from impersonator.forms import Readable, TextForm
 
@@ -29,3 +29,14 @@ class CustomerDecisionForm(TextForm):
 
 class ApprovalChoiceForm(TextForm):
     approve_each = BooleanField("Ask me to approve every support access")
+
+
+class RevealForm(TextForm):
+    """A ghost reveals one masked value (kit/masking.py): which one, why, and how far. The service
+    checks every value (services/impersonation/reveals.py); the form only insists on typed text."""
+
+    category = HiddenField()
+    key = HiddenField()
+    back = HiddenField()
+    scope = StringField("Reveal the whole kind")
+    reason = StringField("Reason")

@@ -26,8 +26,9 @@ from impersonator.web import client_ip, content_security_policy, database_availa
 
 GHOST_KEY = "ghost"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Not changes to the customer's account: ending the ghost session, or redeeming a new token.
-ALWAYS_ALLOWED = frozenset({"impersonation.end", "impersonation.redeem"})
+# Not changes to the customer's account: ending the ghost session, redeeming a new token, or
+# revealing a masked value with a reason (it only records, audited, what support saw: DESIGN §13).
+ALWAYS_ALLOWED = frozenset({"impersonation.end", "impersonation.redeem", "masking.reveal"})
 OWNER_ONLY = (
     "Support staff cannot use this page while impersonating: it belongs to the account's owner alone."
 )

@@ -19,6 +19,7 @@ WEBHOOK_EVENTS = (
     "impersonation.started",
     "impersonation.ended",
     "impersonation.redeem_failed",
+    "impersonation.revealed",  # a ghost saw a masked value, with its reason (DESIGN §13)
     "approval.requested",
     "approval.approved",
     "approval.denied",

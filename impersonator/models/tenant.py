@@ -37,6 +37,12 @@ class Tenant(db.Model):
     ticket_pattern: Mapped[str | None] = mapped_column(String(200))
     # Space-separated reason codes this tenant allows (None: every code).
     reason_codes: Mapped[str | None] = mapped_column(String(200))
+    # Reveals of masked values in a ghost session (DESIGN §13): the categories a ghost may reveal,
+    # space-separated (None: every category; "": none), whether one reveal may cover a whole category
+    # for the rest of the session, and whether read-only sessions may reveal at all.
+    reveal_categories: Mapped[str | None] = mapped_column(String(100))
+    reveal_whole_category: Mapped[bool] = mapped_column(default=False, server_default=false())
+    reveals_full_mode_only: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
 
     domains: Mapped[list[TenantDomain]] = relationship(back_populates="tenant", order_by="TenantDomain.id")

@@ -24,6 +24,22 @@ class Project(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
 
 
+class BillingProfile(db.Model):
+    """The demo app's billing details of a customer: values of every sensitive category, which the
+    billing page marks for masking in a ghost session (DESIGN §13)."""
+
+    __tablename__ = "billing_profile"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("tenant_user.id", ondelete="CASCADE"), unique=True)
+    card_brand: Mapped[str] = mapped_column(String(20))
+    card_number: Mapped[str] = mapped_column(String(32))  # demo data: a real app keeps a processor's token
+    phone: Mapped[str] = mapped_column(String(40))
+    tax_id: Mapped[str] = mapped_column(String(40))
+    notes: Mapped[str] = mapped_column(Text(), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+
+
 class Notification(db.Model):
     """A message for a customer: `sent`, or `suppressed` while a ghost session is active (I7)."""
 

@@ -15,6 +15,7 @@ from impersonator.extensions import db
 from impersonator.models import ROLES, Project, Staff, Tenant, TenantDomain, User
 from impersonator.services import secret_box, signing_keys
 from impersonator.services.audit import Actor
+from impersonator.services.customer import billing
 from impersonator.services.passwords import hash_password
 from impersonator.services.staff import totp
 from impersonator.services.staff.accounts import create_staff
@@ -54,6 +55,27 @@ DEMO_PROJECTS = {
     "gina@globex.example": ("Product roadmap", "Hiring plan", "Office move"),
     "hank@globex.example": ("Security review", "Support playbook"),
 }
+# Each demo customer's billing details (card brand, card number, phone, tax id, private notes): one
+# value of every sensitive category, masked in a ghost session (DESIGN §13). Public test card numbers.
+DEMO_BILLING = {
+    "alice@acme.example": (
+        "Visa",
+        "4242 4242 4242 4242",
+        "+1 415 555 0134",
+        "123-45-6789",
+        "Prefers invoices in March.",
+    ),
+    "bob@acme.example": ("Mastercard", "5555 5555 5555 4444", "+1 212 555 0178", "234-56-7890", ""),
+    "carol@acme.example": ("Visa", "4000 0566 5566 5556", "+1 312 555 0191", "345-67-8901", "On leave."),
+    "gina@globex.example": (
+        "American Express",
+        "3782 822463 10005",
+        "+44 20 7946 0321",
+        "456-78-9012",
+        "Pays by bank transfer.",
+    ),
+    "hank@globex.example": ("Mastercard", "2223 0031 2200 3222", "+1 713 555 0144", "567-89-0123", ""),
+}
 DEMO_STAFF_NAMES = {
     "support": "Sam Support",
     "impersonator": "Ivy Impersonator",
@@ -91,6 +113,17 @@ def _seed_projects(tenant_id: int, email: str, *, now: datetime) -> None:
         )
 
 
+def _seed_billing(tenant_id: int, email: str, *, now: datetime) -> None:
+    """The customer's demo billing details, only when they have none."""
+    user = db.session.scalar(select(User).where(User.tenant_id == tenant_id, User.email == email))
+    if user is None or email not in DEMO_BILLING:
+        return
+    brand, card, phone, tax_id, notes = DEMO_BILLING[email]
+    billing.add_profile(
+        user, card_brand=brand, card_number=card, phone=phone, tax_id=tax_id, notes=notes, now=now
+    )
+
+
 def seed_demo(*, now: datetime, issuer: str) -> list[DemoStaff]:
     """Create whatever demo data is missing; returns the demo staff sign-ins to print."""
     for slug, name, domain, access_policy, customers in DEMO_TENANTS:
@@ -123,6 +156,7 @@ def seed_demo(*, now: datetime, issuer: str) -> list[DemoStaff]:
         db.session.flush()
         for email, _name, _access in customers:
             _seed_projects(tenant.id, email, now=now)
+            _seed_billing(tenant.id, email, now=now)
     db.session.commit()
 
     for role in ROLES:

@@ -82,6 +82,14 @@ REASON_CODES: dict[str, Words] = {
     "legal": Words("legal"),
 }
 
+# What a host app marks sensitive (models.MASK_CATEGORIES, DESIGN §13), as one value of it.
+MASK_CATEGORIES: dict[str, Words] = {
+    "payment": Words("payment detail"),
+    "government_id": Words("government id"),
+    "contact": Words("contact detail"),
+    "private_notes": Words("private note"),
+}
+
 # ApprovalRequest.state (models.APPROVAL_STATES).
 APPROVAL_STATES: dict[str, Words] = {
     "pending": Words("waiting for approval"),
@@ -131,6 +139,8 @@ ACTIONS: dict[str, Words] = {
     "impersonation.ended": Words("Impersonation ended"),
     "impersonation.redeem_failed": Words("Impersonation link refused"),
     "impersonation.token_expired": Words("Impersonation link expired unused"),
+    "impersonation.revealed": Words("Masked value revealed"),
+    "impersonation.reveal_refused": Words("Reveal of a masked value refused"),
     "approval.requested": Words("Approval requested"),
     "approval.approved": Words("Request approved"),
     "approval.denied": Words("Request denied"),
@@ -274,6 +284,11 @@ def reason_code(code: str | None, audience: Audience = "neutral") -> str:
     return _word(REASON_CODES, code, audience)
 
 
+def mask_category(code: str | None) -> str:
+    """A kind of sensitive value, as one of it (`payment detail`)."""
+    return _word(MASK_CATEGORIES, code, "neutral")
+
+
 def approval_state(code: str | None) -> str:
     """Where an approval request stands, in words."""
     return _word(APPROVAL_STATES, code, "neutral")
@@ -329,11 +344,15 @@ DETAIL_KEYS: dict[str, Words] = {
     "access_via": Words("Consent"),
     "duration_minutes": Words("Minutes asked"),
     "expires_at": Words("Ends at"),
+    "category": Words("Kind of value"),
+    "key": Words("Value"),
     "kind": Words("Alert"),
     "mode": Words("Mode"),
     "note": Words("Note"),
     "reason": Words("Why"),
+    "refusal": Words("Refused because"),
     "request_id": Words("Request id"),
+    "scope": Words("Revealed"),
     "ticket": Words("Ticket"),
     "token_expired_at": Words("Link expired at"),
     "until": Words("Until"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField, StringField, TextAreaField
 
 from impersonator.forms import EmailAddress, Password, Readable, TextForm
 
@@ -31,3 +31,12 @@ class PasswordForm(TextForm):
     current_password = PasswordField("Current password", validators=[Password()])
     new_password = PasswordField("New password", validators=[Password()])
     confirm_password = PasswordField("Repeat the new password", validators=[Password()])
+
+
+class BillingForm(TextForm):
+    """The billing phone and private notes; in a ghost session they arrive masked (kit/masking.py)."""
+
+    phone = StringField("Billing phone", validators=[Readable("Billing phone", 40)])
+    notes = TextAreaField(
+        "Private notes", validators=[Readable("Notes", 2000, required=False, allow_newlines=True)]
+    )

@@ -216,6 +216,7 @@ def approve_as_second_person(crawl: Crawl, page: Page, member: DemoStaff, travel
 def ghost_pages(crawl: Crawl, page: Page, mode: str) -> None:
     for path, name in (
         ("/", "home"),
+        ("/billing", "billing (masked)"),
         ("/account", "account"),
         ("/settings/support-access", "support access (refused)"),
         ("/settings/support-access/history", "access history (refused)"),
@@ -346,6 +347,7 @@ def _walk(crawl: Crawl, traveller) -> None:
     expect(customer.get_by_role("heading", name=f"Hello, {ALICE_NAME}")).to_be_visible()
     crawl.look(customer, "tenant customer: home")
     for path, name in (
+        ("/billing", "billing"),
         ("/account", "account"),
         ("/settings/support-access", "support access"),
         ("/settings/support-access/history", "access history"),

@@ -14,7 +14,7 @@ import pytest
 
 from impersonator import ROOT
 from impersonator.console.impersonations import END_LABELS
-from impersonator.models import APPROVAL_STATES, END_REASONS, MODES, REASON_CODES
+from impersonator.models import APPROVAL_STATES, END_REASONS, MASK_CATEGORIES, MODES, REASON_CODES
 from impersonator.models.approval import CONSENT_KINDS
 from impersonator.services import wording
 from impersonator.services.audit.log import OUTCOMES
@@ -146,8 +146,18 @@ def test_every_security_alert_kind_has_a_label():
         (wording.STATES, ("issued", "expired_unredeemed", "active", "ended")),
         (wording.REASON_CODES, REASON_CODES),
         (wording.APPROVAL_STATES, APPROVAL_STATES),
+        (wording.MASK_CATEGORIES, MASK_CATEGORIES),
     ],
-    ids=["end reasons", "modes", "access routes", "outcomes", "states", "reason codes", "approval states"],
+    ids=[
+        "end reasons",
+        "modes",
+        "access routes",
+        "outcomes",
+        "states",
+        "reason codes",
+        "approval states",
+        "mask categories",
+    ],
 )
 def test_every_code_has_a_label_and_no_label_lacks_a_code(table, codes):
     assert set(table) == set(codes)

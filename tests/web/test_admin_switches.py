@@ -4,11 +4,13 @@ changes nothing writes nothing; switching off ends the sessions it covers at onc
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
 from impersonator.extensions import db
-from impersonator.models import REASON_CODES, Tenant
+from impersonator.models import MASK_CATEGORIES, REASON_CODES, Tenant
 from tests.support.impersonation import (
     BANNER,
     ENDED_TITLE,
@@ -59,6 +61,9 @@ def save_tenant(admin, tenant_id: int, follow: bool = False, **values):
         "two_person": "full",
         "users_choose_approval": False,
         "reason_codes": list(REASON_CODES),
+        "reveal_categories": list(MASK_CATEGORIES),
+        "reveal_whole_category": False,
+        "reveals_full_mode_only": False,
     }
     wanted = defaults | values
     data = {"csrf_token": csrf_token(admin.get(PAGE, base_url=CONSOLE).text)}
@@ -198,6 +203,40 @@ def test_i1_a_tenant_change_is_audited_with_old_and_new_values(app, admin, ghost
         "sessions_ended": 0,
     }
     assert BANNER in ghost.get("/", base_url=ACME).text  # stricter consent rules end nothing live
+
+
+def test_the_reveal_policy_is_saved_and_audited(app, admin, tenants):
+    acme = tenants["acme"]
+
+    response = save_tenant(
+        admin, acme, follow=True, reveal_categories=["payment", "contact"], reveal_whole_category=True
+    )
+
+    assert flashes(response) == ["Saved the settings of Acme."]
+    row = tenant_row(app, "acme")
+    assert (row.reveal_categories, row.reveal_whole_category, row.reveals_full_mode_only) == (
+        "payment contact",
+        True,
+        False,
+    )
+    [event] = audit_events(app, "tenant.settings_changed")
+    assert event["details"]["changes"] == {
+        "reveal_categories": {"old": None, "new": "payment contact"},
+        "reveal_whole_category": {"old": False, "new": True},
+    }
+    page = admin.get(PAGE, base_url=CONSOLE).text
+    boxes = re.findall(
+        rf'<input (checked )?[^>]*name="tenant-{acme}-reveal_categories"[^>]*value="(\w+)"', page
+    )
+    assert boxes == [
+        ("checked ", "payment"),
+        ("", "government_id"),
+        ("checked ", "contact"),
+        ("", "private_notes"),
+    ]
+
+    save_tenant(admin, acme, reveal_categories=[])  # none ticked: no reveal at all
+    assert tenant_row(app, "acme").reveal_categories == ""
 
 
 def test_a_tenant_save_that_changes_nothing_writes_nothing(app, admin, tenants):

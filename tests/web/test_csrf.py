@@ -27,7 +27,7 @@ from tests.support.impersonation import (
     user_id,
 )
 from tests.support.web import ACME, CONSOLE, csrf_token, sign_in, sign_in_customer
-from tests.web.cases import Case, admin, api_keys, approvals, audit, customer_settings
+from tests.web.cases import Case, admin, api_keys, approvals, audit, customer_settings, masking
 from tests.web.conftest import Bed, password_step
 
 REFUSAL = "This form has expired or was not sent from this site"
@@ -167,6 +167,7 @@ CASES: dict[tuple[str, str], Callable[[Bed], Case]] = {
     **admin.CSRF_CASES,
     **api_keys.CSRF_CASES,
     **approvals.CSRF_CASES,
+    **masking.CSRF_CASES,
 }
 
 

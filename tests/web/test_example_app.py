@@ -250,3 +250,17 @@ def test_the_kit_refuses_to_serve_with_a_misspelt_credential_endpoint(app, tenan
 
     with pytest.raises(ImpersonatorSetupError, match="pasword"):
         host.test_client().get("/", base_url=ACME)
+
+
+def test_a_value_the_example_marks_sensitive_is_masked_for_the_ghost_until_revealed(app, ghost):
+    page = ghost.get("/", base_url=ACME).text
+    assert "a•••@acme.example" in page and "alice@acme.example" not in page
+
+    token = csrf_token(page)
+    data = {"csrf_token": token, "category": "contact", "key": "email", "reason": "Checking the login email."}
+    revealed = ghost.post("/impersonation/reveal", base_url=ACME, data={**data, "back": "/"})
+
+    assert revealed.status_code == 303 and revealed.headers["Location"] == "/"
+    assert "alice@acme.example" in ghost.get("/", base_url=ACME).text
+    [event] = audit_events(app, "impersonation.revealed")
+    assert event["details"]["key"] == "email"

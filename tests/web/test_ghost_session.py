@@ -11,6 +11,7 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from impersonator.extensions import db
+from impersonator.kit.ghost import ALWAYS_ALLOWED
 from impersonator.models import Staff, User
 from tests.support.impersonation import (
     BANNER,
@@ -120,17 +121,19 @@ def test_i7_no_analytics_are_rendered_for_the_ghost(ghost):
 # --- I7: powerless in read-only mode -----------------------------------------------------------
 
 
-def test_i7_read_only_refuses_every_tenant_post_but_end_and_redeem(app, ghost, tenant_app, alice):
+# Allowed to a read-only ghost, changing nothing in the account: End, a new handoff, and a reveal of a
+# masked value with a reason (DESIGN §13; tests/web/test_masking.py).
+NOT_CHANGES = {"impersonation.end", "impersonation.redeem", "masking.reveal"}
+
+
+def test_i7_read_only_refuses_every_tenant_post_but_end_redeem_and_reveal(app, ghost, tenant_app, alice):
     token = csrf_token(ghost.get("/", base_url=ACME).text)
     with app.app_context():
         before = db.session.get(User, alice)
         account = (before.name, before.email, before.password_hash)
-    guarded = {
-        e: path
-        for e, path in post_rules(tenant_app).items()
-        if e not in {"impersonation.end", "impersonation.redeem"}
-    }
+    guarded = {e: path for e, path in post_rules(tenant_app).items() if e not in NOT_CHANGES}
     assert guarded, "the tenant app has POST rules to guard"
+    assert NOT_CHANGES == ALWAYS_ALLOWED  # the guard's own list: nothing else gets past read-only
 
     answers = {
         endpoint: ghost.post(path, base_url=ACME, data={"csrf_token": token, "name": "Changed by the ghost"})

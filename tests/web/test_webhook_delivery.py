@@ -29,6 +29,7 @@ from tests.support.impersonation import (
     request_impersonation,
     user_id,
 )
+from tests.support.masking import reveal
 from tests.support.web import from_address, sign_in, sign_in_password, submit_code
 from tests.support.webhook_receiver import HOOK, answer, types_received, wrong_code
 from tests.support.webhooks import (
@@ -246,6 +247,7 @@ def test_i10_every_webhook_event_is_emitted_by_the_real_flows(
     denied = request_impersonation(browser, member, clock, alice, totp_code="12345")  # .denied
     launched = launch_and_redeem(browser, member, clock, alice)  # .requested, .started
     redeem(browser, launched.token)  # replayed: .redeem_failed and security.alert
+    assert reveal(browser, category="payment", key="card", page="/").status_code == 303  # .revealed
     end_ghost(browser)  # .ended
     intruder = make_staff("support")
     stranger = app.test_client()

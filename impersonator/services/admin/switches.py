@@ -13,7 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from impersonator.extensions import db
-from impersonator.models import ACCESS_POLICIES, REASON_CODES, TWO_PERSON_RULES, Setting, Tenant
+from impersonator.models import (
+    ACCESS_POLICIES,
+    MASK_CATEGORIES,
+    REASON_CODES,
+    TWO_PERSON_RULES,
+    Setting,
+    Tenant,
+)
 from impersonator.services import audit
 from impersonator.services.admin import settings
 from impersonator.services.approvals import closing, rules
@@ -48,6 +55,10 @@ class TenantSettings:
     users_choose_approval: bool = False
     ticket_pattern: str | None = None
     reason_codes: str | None = None  # space-separated; None: every reason code
+    # Reveals of masked values (DESIGN §13): categories (space-separated; None: every one; "": none).
+    reveal_categories: str | None = None
+    reveal_whole_category: bool = False
+    reveals_full_mode_only: bool = False
 
     @classmethod
     def of(cls, tenant: Tenant) -> TenantSettings:
@@ -137,6 +148,8 @@ def update_tenant(
         not wanted.reason_codes.split() or set(wanted.reason_codes.split()) - set(REASON_CODES)
     ):
         raise InvalidInput("bad_reason_codes", "Allow at least one of the reasons offered.")
+    if wanted.reveal_categories and set(wanted.reveal_categories.split()) - set(MASK_CATEGORIES):
+        raise InvalidInput("bad_reveal_categories", "Choose among the kinds of sensitive values offered.")
     old = TenantSettings.of(tenant)
     changes = {
         f.name: {"old": getattr(old, f.name), "new": getattr(wanted, f.name)}

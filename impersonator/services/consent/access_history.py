@@ -6,7 +6,8 @@ GETs, changes made are successful other requests (ending the session is not a ch
 account), refused attempts are requests answered with an error; notifications held back are the
 customer's notifications suppressed during that session (DESIGN I7). Requests for files (the
 stylesheet, the banner's script, the browser's favicon request) are not pages: the log leaves them
-out (ghost.is_page), and rows recorded before it did are left out here.
+out (ghost.is_page), and rows recorded before it did are left out here. Masked values support
+revealed (DESIGN §13) are listed with the reason given; a reveal is not a change to the account.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from impersonator.models import GhostRequest, Impersonation, Notification, Staff
 from impersonator.services import links, wording
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
-from impersonator.services.impersonation import lifecycle
+from impersonator.services.impersonation import lifecycle, reveals
 from impersonator.services.impersonation.ghost import NOT_PAGES, STATIC_PREFIX
+from impersonator.services.impersonation.reveals import Reveal
 
 HISTORY_LIMIT = 50  # sessions on the page
 TRAIL_LIMIT = 200  # requests shown per session (the counts cover all of them)
@@ -53,11 +55,13 @@ class Step:
 
     @property
     def kind(self) -> str:
-        """viewed | changed | refused | ended."""
+        """viewed | changed | refused | ended | revealed."""
         if self.status >= 400:
             return "refused"
         if self.path == _end_path():
             return "ended"
+        if self.path == _reveal_path():
+            return "revealed"
         return "viewed" if self.method in SAFE_METHODS else "changed"
 
 
@@ -86,6 +90,7 @@ class Entry:
     held_back: int = 0
     trail: list[Step] = field(default_factory=list)
     trail_total: int = 0
+    reveals: list[Reveal] = field(default_factory=list)
 
     @property
     def actual_text(self) -> str:
@@ -115,9 +120,19 @@ def for_user(user: User, now: datetime, *, limit: int = HISTORY_LIMIT) -> list[E
     counts = _request_counts(ids)
     held_back = _held_back(ids)
     trails = _trails(ids)
+    revealed = reveals.for_impersonations(ids)
     show_reason = not user.tenant.hide_justification
     return [
-        _entry(imp, staff_name, now, show_reason, counts.get(imp.id, {}), held_back.get(imp.id, 0), trails)
+        _entry(
+            imp,
+            staff_name,
+            now,
+            show_reason,
+            counts.get(imp.id, {}),
+            held_back.get(imp.id, 0),
+            trails,
+            revealed,
+        )
         for imp, staff_name in rows
     ]
 
@@ -130,6 +145,7 @@ def _entry(
     counts: dict[str, int],
     held_back: int,
     trails: dict[int, list[Step]],
+    revealed: dict[int, list[Reveal]],
 ) -> Entry:
     active = imp.state(now) == "active"
     ends_at = imp.expires_at or imp.redeemed_at
@@ -160,6 +176,7 @@ def _entry(
         held_back=held_back,
         trail=trails.get(imp.id, []),
         trail_total=counts.get("total", 0),
+        reveals=revealed.get(imp.id, []),
     )
 
 
@@ -170,6 +187,7 @@ def _request_counts(ids: list[int]) -> dict[int, dict[str, int]]:
     kind = case(
         (refused, "refused"),
         (GhostRequest.path == _end_path(), "ended"),
+        (GhostRequest.path == _reveal_path(), "revealed"),
         (safe, "viewed"),
         else_="changed",
     )
@@ -246,3 +264,8 @@ def revoke(user: User, impersonation_id: int, *, ip: str | None, now: datetime) 
 def _end_path() -> str:
     """The banner's End: closes the session, changes nothing."""
     return links.tenant_path("impersonation.end")
+
+
+def _reveal_path() -> str:
+    """A reveal of a masked value: listed with its reason, changes nothing."""
+    return links.tenant_path("masking.reveal")

@@ -17,7 +17,8 @@ from impersonator.extensions import db
 from impersonator.models import AuditEvent, GhostRequest, Impersonation, Notification, Staff
 from impersonator.services.audit import Actor, log
 from impersonator.services.errors import InvalidInput
-from impersonator.services.impersonation import lifecycle
+from impersonator.services.impersonation import lifecycle, reveals
+from impersonator.services.impersonation.reveals import Reveal
 from impersonator.services.validation import clean_text
 
 NOTE_MAX_CHARS = 500  # Impersonation.end_note
@@ -112,6 +113,7 @@ class Detail:
     held_back: list[Notification]
     events: list[AuditEvent]
     people: log.People  # the names of the events' staff members and customers
+    reveals: list[Reveal]  # masked values the ghost revealed, with its reasons (DESIGN §13)
 
     @property
     def ip_mismatch(self) -> bool:
@@ -161,4 +163,5 @@ def detail(impersonation_id: int) -> Detail:
             select(AuditEvent).where(AuditEvent.impersonation_id == imp.id).order_by(AuditEvent.seq)
         )
     )
-    return Detail(imp, requests, total, held_back, events, log.people(events))
+    revealed = reveals.for_impersonations([imp.id]).get(imp.id, [])
+    return Detail(imp, requests, total, held_back, events, log.people(events), revealed)
