@@ -3,7 +3,9 @@
 Two Hypothesis profiles: `bounded` (the default, part of `make test`: a few examples per target,
 derandomized so CI is repeatable) and `long` (`make fuzz`: 10⁶ inputs in all, random). Pick with
 IMPERSONATOR_FUZZ_PROFILE; IMPERSONATOR_FUZZ_EXAMPLES overrides the total (a short sample of the long
-run). At the end, inputs per target and throughput are printed."""
+run). At the end, inputs per target and throughput are printed, and saved as JSON to the file named
+by IMPERSONATOR_FUZZ_STATS when it is set (`make fuzz` runs one process per database and adds them
+up with tests/fuzz/report.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
+from tests.fuzz import report
 from tests.fuzz.world import STATS, World
 from tests.support.impersonation import minutes, opt_in, user_id
 
@@ -60,18 +63,8 @@ def world(app, make_staff, clock, tenants) -> World:
 def pytest_terminal_summary(terminalreporter):
     if not STATS.inputs:
         return
-    write = terminalreporter.write_line
     terminalreporter.section(f"fuzz: inputs per target ({PROFILE} profile)")
-    total_inputs = total_seconds = 0
-    for (target, database), count in sorted(STATS.inputs.items()):
-        seconds = STATS.seconds[(target, database)]
-        total_inputs, total_seconds = total_inputs + count, total_seconds + seconds
-        write(
-            f"{target:8} {database:10} {count:9d} inputs {seconds:8.1f} s {count / max(seconds, 1e-9):8.0f}/s"
-        )
-    write(
-        "browsers made (first time included): "
-        + ", ".join(f"{k} {v}" for k, v in sorted(STATS.remade.items()))
-    )
-    rate = total_inputs / max(total_seconds, 1e-9)
-    write(f"{'all':19} {total_inputs:9d} inputs {total_seconds:8.1f} s {rate:8.0f}/s")
+    for line in report.table(STATS):
+        terminalreporter.write_line(line)
+    if saved := os.environ.get("IMPERSONATOR_FUZZ_STATS"):
+        report.save(STATS, Path(saved))
