@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from impersonator.services.demo import CUSTOMER_PASSWORD
 from tests.browser.conftest import LiveServer, next_totp_step, seed_demo_staff, sign_in
-from tests.support.browser import TIMEOUT_MS, artifact_path
+from tests.support.browser import artifact_path
 from tests.support.impersonation import the_impersonation, user_id
 from tests.support.records import audit_events
 
@@ -35,61 +35,53 @@ def customer_signs_in(page: Page, live_server: LiveServer) -> None:
     expect(page.get_by_role("heading", name=f"Hello, {HANK_NAME}")).to_be_visible()
 
 
-def test_the_agent_asks_the_customer_approves_on_globex_and_the_agent_starts(live_server, page, browser):
+def test_the_agent_asks_the_customer_approves_on_globex_and_the_agent_starts(live_server, page, second_page):
     customer = page
-    agent_context = browser.new_context(viewport={"width": 1280, "height": 900})
-    agent_context.set_default_timeout(TIMEOUT_MS)
-    agent = agent_context.new_page()
-    try:
-        with time_machine.travel(datetime.now(UTC), tick=True) as traveller:
-            agent.clock.install(time=datetime.now(UTC))
-            support = seed_demo_staff(live_server)["support"]
-            hank_id = user_id(live_server.app, HANK_EMAIL)
+    agent = second_page
+    with time_machine.travel(datetime.now(UTC), tick=True) as traveller:
+        agent.clock.install(time=datetime.now(UTC))
+        support = seed_demo_staff(live_server)["support"]
+        hank_id = user_id(live_server.app, HANK_EMAIL)
 
-            # The agent asks: no token yet, the request's page says whom it waits for.
-            next_totp_step(traveller, agent)
-            sign_in(agent, live_server, support)
-            agent.get_by_label("Find a user").fill("hank")
-            agent.get_by_label("Find a user").press("Enter")
-            agent.get_by_role("link", name=HANK_NAME).first.click()
-            expect(agent.get_by_role("heading", name=HANK_NAME, exact=True)).to_be_visible()
-            agent.get_by_label("Reason", exact=True).select_option("bug_investigation")
-            agent.get_by_label("Justification").fill(JUSTIFICATION)
-            next_totp_step(traveller, agent)
-            agent.get_by_label("Authenticator code").fill(pyotp.TOTP(support.totp_secret).now())
-            agent.get_by_role("button", name="Ask for approval").click()
-            expect(agent).to_have_url(re.compile(r"/approvals/\d+$"))
-            state = agent.locator("#approval-state")
-            expect(state).to_contain_text("waiting for the customer")
-            agent.screenshot(path=artifact_path("approval-waiting"), full_page=True)
+        # The agent asks: no token yet, the request's page says whom it waits for.
+        next_totp_step(traveller, agent)
+        sign_in(agent, live_server, support)
+        agent.get_by_label("Find a user").fill("hank")
+        agent.get_by_label("Find a user").press("Enter")
+        agent.get_by_role("link", name=HANK_NAME).first.click()
+        expect(agent.get_by_role("heading", name=HANK_NAME, exact=True)).to_be_visible()
+        agent.get_by_label("Reason", exact=True).select_option("bug_investigation")
+        agent.get_by_label("Justification").fill(JUSTIFICATION)
+        next_totp_step(traveller, agent)
+        agent.get_by_label("Authenticator code").fill(pyotp.TOTP(support.totp_secret).now())
+        agent.get_by_role("button", name="Ask for approval").click()
+        expect(agent).to_have_url(re.compile(r"/approvals/\d+$"))
+        state = agent.locator("#approval-state")
+        expect(state).to_contain_text("waiting for the customer")
+        agent.screenshot(path=artifact_path("approval-waiting"), full_page=True)
 
-            # Hank approves on Globex: Settings → Support access → Support requests.
-            customer_signs_in(customer, live_server)
-            customer.get_by_role("navigation", name="Main").get_by_role("link", name="Support access").click()
-            expect(customer.locator("#support-needs")).to_contain_text("Support asks you before every access")
-            customer.get_by_role("link", name="Support requests").click()
-            request = customer.get_by_role("article", name=f"{support.name} asks to access your account")
-            expect(request).to_contain_text("Bug investigation")
-            expect(request).to_contain_text(JUSTIFICATION)
-            customer.screenshot(path=artifact_path("approval-customer-request"), full_page=True)
-            request.get_by_role("button", name="Approve").click()
-            expect(customer.get_by_text("No request is waiting for you.")).to_be_visible()
+        # Hank approves on Globex: Settings → Support access → Support requests.
+        customer_signs_in(customer, live_server)
+        customer.get_by_role("navigation", name="Main").get_by_role("link", name="Support access").click()
+        expect(customer.locator("#support-needs")).to_contain_text("Support asks you before every access")
+        customer.get_by_role("link", name="Support requests").click()
+        request = customer.get_by_role("article", name=f"{support.name} asks to access your account")
+        expect(request).to_contain_text("Bug investigation")
+        expect(request).to_contain_text(JUSTIFICATION)
+        customer.screenshot(path=artifact_path("approval-customer-request"), full_page=True)
+        request.get_by_role("button", name="Approve").click()
+        expect(customer.get_by_text("No request is waiting for you.")).to_be_visible()
 
-            # The agent's page follows by itself (it polls every 5 s), then the agent starts.
-            agent.clock.fast_forward(6_000)
-            expect(state).to_contain_text("approved", timeout=20_000)
-            next_totp_step(traveller, agent)
-            agent.get_by_label("Authenticator code").fill(pyotp.TOTP(support.totp_secret).now())
-            agent.get_by_role("button", name="Start impersonation").click()
-            expect(agent).to_have_url(live_server.url(GLOBEX_HOST, "/"))
-            banner = agent.get_by_role("region", name="Impersonation in progress")
-            expect(banner).to_contain_text(HANK_NAME)
-            agent.screenshot(path=artifact_path("approval-ghost"), full_page=True)
-    except Exception:
-        agent.screenshot(path=artifact_path("approval-flow-agent-failure"), full_page=True)
-        raise
-    finally:
-        agent_context.close()
+        # The agent's page follows by itself (it polls every 5 s), then the agent starts.
+        agent.clock.fast_forward(6_000)
+        expect(state).to_contain_text("approved", timeout=20_000)
+        next_totp_step(traveller, agent)
+        agent.get_by_label("Authenticator code").fill(pyotp.TOTP(support.totp_secret).now())
+        agent.get_by_role("button", name="Start impersonation").click()
+        expect(agent).to_have_url(live_server.url(GLOBEX_HOST, "/"))
+        banner = agent.get_by_role("region", name="Impersonation in progress")
+        expect(banner).to_contain_text(HANK_NAME)
+        agent.screenshot(path=artifact_path("approval-ghost"), full_page=True)
 
     imp = the_impersonation(live_server.app)
     assert (imp.user_id, imp.access_via, imp.reason_code) == (hank_id, "approval", "bug_investigation")

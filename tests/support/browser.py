@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +61,9 @@ def artifact_path(name: str) -> Path:
     return ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
 
 
-@pytest.fixture
-def page(browser, request) -> Iterator[Page]:
-    """A fresh context (no cookies) and page per test; a screenshot of it if the test fails."""
+@contextmanager
+def _tab(browser, request, screenshot_name: str) -> Iterator[Page]:
+    """A fresh context (no cookies) and its page; a screenshot of it if the test fails."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     context.set_default_navigation_timeout(TIMEOUT_MS)
@@ -73,10 +74,24 @@ def page(browser, request) -> Iterator[Page]:
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
             try:
-                tab.screenshot(path=artifact_path(request.node.name), full_page=True)
+                tab.screenshot(path=artifact_path(screenshot_name), full_page=True)
             except Exception as problem:  # a missing screenshot must not hide the failure
                 print(f"could not save a failure screenshot: {problem}")
         context.close()
+
+
+@pytest.fixture
+def page(browser, request) -> Iterator[Page]:
+    """A fresh context (no cookies) and page per test; a screenshot of it if the test fails."""
+    with _tab(browser, request, request.node.name) as tab:
+        yield tab
+
+
+@pytest.fixture
+def second_page(browser, request) -> Iterator[Page]:
+    """A second person's browser beside `page`: a context of its own, so no cookie is shared."""
+    with _tab(browser, request, f"{request.node.name}-second") as tab:
+        yield tab
 
 
 @dataclass(frozen=True)
