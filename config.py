@@ -76,6 +76,7 @@ RATE_LIMIT_SETTINGS = (
     "REDEEM_RATE_LIMIT",
     "SIGN_IN_RATE_LIMIT",
     "API_RATE_LIMIT",
+    "REVEAL_RATE_LIMIT",
 )
 _RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE = re.compile(r"([0-9]+)\s*(?:/|per)\s*([0-9]*)\s*(second|minute|hour|day)s?")
@@ -201,6 +202,9 @@ class Config:
     SIGN_IN_RATE_LIMIT = env_str("SIGN_IN_RATE_LIMIT", "60/minute")
     # Calls of the JSON API (/api/v1/), per API key; callers without a valid key, per client address.
     API_RATE_LIMIT = env_str("API_RATE_LIMIT", "120/minute;3000/hour")
+    # Masked values revealed in ghost sessions, per staff member: support reveals one value or two to
+    # help; a run of reveals is someone reading out an account.
+    REVEAL_RATE_LIMIT = env_str("REVEAL_RATE_LIMIT", "10/minute;60/hour")
 
     # The outbox (DESIGN I10): retries with exponential backoff and jitter, then `failed`.
     OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 30)
@@ -311,7 +315,7 @@ class TestingConfig(DevelopmentConfig):
     WEBHOOK_ALLOW_PRIVATE_URLS = True
     # Frozen test clocks put a whole test in one window: tests/web/test_rate_limits.py turns them on.
     SEARCH_RATE_LIMIT = IMPERSONATION_RATE_LIMIT = REDEEM_RATE_LIMIT = SIGN_IN_RATE_LIMIT = "off"
-    API_RATE_LIMIT = "off"
+    API_RATE_LIMIT = REVEAL_RATE_LIMIT = "off"
 
 
 class ProductionConfig(Config):

@@ -23,10 +23,11 @@ from impersonator.kit.forms import RevealForm
 from impersonator.kit.ghost import current_impersonation
 from impersonator.kit.host import host
 from impersonator.kit.impersonation import TEMPLATES
-from impersonator.services import masking, wording
+from impersonator.services import masking, rate_limits, wording
 from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import reveals
 from impersonator.web import client_ip, error_page, safe_next
+from impersonator.web_limits import Subject, rate_limited
 
 bp = Blueprint("masking", __name__, url_prefix="/impersonation", template_folder=str(TEMPLATES))
 NOT_A_GHOST = "Only support staff in an impersonation reveal masked values: yours are never masked."
@@ -82,7 +83,14 @@ def sensitive_filter(value: str | None, category: str, key: str, label: str | No
     )
 
 
+def revealer() -> Subject | None:
+    """The staff member behind the ghost session counts each reveal; anyone else is refused unlimited."""
+    ghost = current_impersonation()
+    return None if ghost is None else rate_limits.impersonator(ghost, ip=client_ip(), tenant_id=g.tenant.id)
+
+
 @bp.post("/reveal")
+@rate_limited("reveal", revealer)
 def reveal():
     """Reveal one masked value (or its category) for the rest of the ghost session, with a reason.
     Allowed to read-only ghosts (kit/ghost.py ALWAYS_ALLOWED): it changes nothing in the account."""

@@ -36,6 +36,7 @@ from impersonator.models import RateCount, Staff
 from impersonator.services import audit
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError, Locked
+from impersonator.services.impersonation.ghost import Ghost
 from impersonator.services.keys import derived_key
 
 log = logging.getLogger("impersonator.rate_limits")
@@ -47,6 +48,7 @@ LIMITS = {
     "redeem": "REDEEM_RATE_LIMIT",
     "sign_in": "SIGN_IN_RATE_LIMIT",
     "api": "API_RATE_LIMIT",
+    "reveal": "REVEAL_RATE_LIMIT",
 }
 # A key's row is reused by its next window; one unused for this long belongs to a key that stopped
 # coming, and is deleted (an update costs less than a delete and an insert, so live keys are left).
@@ -84,6 +86,11 @@ class Subject:
 def staff_member(staff: Staff, *, ip: str | None) -> Subject:
     """A signed-in staff member, wherever they come from."""
     return Subject(f"staff:{staff.id}", Actor.staff(staff), ip, staff_id=staff.id)
+
+
+def impersonator(ghost: Ghost, *, ip: str | None, tenant_id: int) -> Subject:
+    """The staff member behind a ghost session, counted as in the console (the same key)."""
+    return Subject(f"staff:{ghost.staff_id}", ghost.actor, ip, staff_id=ghost.staff_id, tenant_id=tenant_id)
 
 
 def client_address(ip: str | None, *, tenant_id: int | None = None) -> Subject:

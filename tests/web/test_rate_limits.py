@@ -17,6 +17,7 @@ from tests.conftest import postgresql_only
 from tests.support.impersonation import (
     JUSTIFICATION,
     impersonations,
+    launch_and_redeem,
     minutes,
     open_user_page,
     opt_in,
@@ -25,6 +26,7 @@ from tests.support.impersonation import (
     token_from_launch,
     user_id,
 )
+from tests.support.masking import TAX_ID, give_billing, reveal
 from tests.support.records import audit_events, staff_row
 from tests.support.web import ACME, CONSOLE, csrf_token, from_address, sign_in, sign_in_password, submit_code
 
@@ -218,6 +220,29 @@ def test_a_limited_redemption_leaves_the_token_redeemable(app, make_app, make_st
     assert redeem(from_address(limited.test_client(), "203.0.113.5"), token).status_code == 303
 
 
+# --- reveals in a ghost session: per staff member ------------------------------------------------------
+
+
+def test_reveals_past_the_limit_are_429_and_reveal_nothing(make_app, make_staff, clock, alice):
+    limited = make_app(REVEAL_RATE_LIMIT="2/minute")
+    give_billing(limited, alice)
+    ghost = limited.test_client()
+    member = make_staff("support")
+    sign_in(ghost, member, clock)
+    assert launch_and_redeem(ghost, member, clock, alice).redeemed.status_code == 303
+    keys = [("payment", "card"), ("contact", "billing_phone"), ("government_id", "tax_id")]
+
+    answers = [reveal(ghost, category=category, key=key) for category, key in keys]
+
+    assert [answer.status_code for answer in answers] == [303, 303, 429]
+    assert LIMITED_TITLE in answers[2].text
+    assert answers[2].headers["Retry-After"] == str(seconds_to_next(clock, 60))
+    assert TAX_ID not in ghost.get("/billing", base_url=ACME).text  # still masked
+    [event] = exceeded(limited)
+    assert event["details"]["limit"] == "reveal" and event["actor_id"] == member.id
+    assert len(audit_events(limited, "impersonation.revealed")) == 2
+
+
 # --- sign-in: per client address, successes included -----------------------------------------------
 
 
@@ -336,7 +361,11 @@ LIMITED_VIEWS = {
         },
         "api.audit_events": "api",
     },
-    "tenant": {"impersonation.redeem": "redeem", "customer_sign_in.submit": "sign_in"},
+    "tenant": {
+        "impersonation.redeem": "redeem",
+        "customer_sign_in.submit": "sign_in",
+        "masking.reveal": "reveal",  # per staff member, as in the console
+    },
 }
 
 
