@@ -15,15 +15,24 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from impersonator.extensions import db
-from impersonator.models import Impersonation
+from impersonator.models import Impersonation, Staff
 from impersonator.services.admin.switches import set_global_switch
 from impersonator.services.audit import Actor
 from impersonator.services.passwords import hash_password
 from tests.support.customer import CUSTOMER_PASSWORD, sign_in_as, staff_browser
-from tests.support.impersonation import BANNER, launch, minutes, opt_in, redeem, update_tenant, update_user
+from tests.support.impersonation import (
+    BANNER,
+    SECOND_PERSON,
+    launch,
+    minutes,
+    opt_in,
+    redeem,
+    update_tenant,
+    update_user,
+)
 from tests.support.web import ACME, CONSOLE, sign_in_password
 
 ALICE = "alice@acme.example"
@@ -153,12 +162,31 @@ class World:
         with self.app.app_context():
             set_global_switch(True, actor=Actor.system("fuzz"), ip=None, now=self.clock.now())
             db.session.commit()
+        # The admin's fuzzed forms may have changed Acme's approval rules or the officer who approves
+        # full-mode requests for `launch` (role, active): a full-mode ghost needs both as seeded.
         update_tenant(
-            self.app, self.tenants["acme"], impersonation_enabled=True, access_policy="opt_in_or_code"
+            self.app,
+            self.tenants["acme"],
+            impersonation_enabled=True,
+            access_policy="opt_in_or_code",
+            two_person="full",
+            users_choose_approval=False,
+            ticket_pattern=None,
+            reason_codes=None,
         )
         with self.app.app_context():
             password = hash_password(CUSTOMER_PASSWORD)
-        update_user(self.app, self.alice_id, email=ALICE, active=True, password_hash=password)
+            officer = update(Staff).where(Staff.email == SECOND_PERSON).values(role="security", active=True)
+            db.session.execute(officer)
+            db.session.commit()
+        update_user(
+            self.app,
+            self.alice_id,
+            email=ALICE,
+            active=True,
+            password_hash=password,
+            approve_each_request=False,
+        )
         opt_in(self.app, self.alice_id, self.clock.now() + minutes(8 * 60))
 
     def _staff(self, role: str) -> FlaskClient:

@@ -85,6 +85,7 @@ class Launched:
 
 
 _APPROVAL = re.compile(r"^/approvals/(\d+)$")
+SECOND_PERSON = "second-person@staff.example"  # the security officer who approves for `launch`
 
 
 def launch(client: FlaskClient, staff_account, clock, user_id: int, **fields) -> tuple[str, str]:
@@ -108,10 +109,10 @@ def approve_and_start(client: FlaskClient, staff_account, clock, approval_id: in
 
     app = client.application
     with app.app_context():
-        approver = db.session.scalar(select(Staff).where(Staff.email == "second-person@staff.example"))
+        approver = db.session.scalar(select(Staff).where(Staff.email == SECOND_PERSON))
         if approver is None:
             approver, _ = create_staff(
-                email="second-person@staff.example",
+                email=SECOND_PERSON,
                 name="Second Person",
                 role="security",
                 actor=Actor.system("test"),
