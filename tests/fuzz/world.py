@@ -121,8 +121,9 @@ class Persona:
     name: str
     base: str
     make: Callable[[], FlaskClient]
-    alive: Callable[[FlaskClient], bool]
-    # Does a page the persona was given answer as the persona itself (not signed out, not ended)?
+    # The page that shows whether the browser is still this persona (None: any browser is one)…
+    check_path: str | None = "/"
+    # …and whether a page answers as the persona itself (not signed out, not ended).
     answers_as_itself: Callable[[TestResponse], bool] = lambda page: page.status_code == 200
     client: FlaskClient | None = None
 
@@ -132,8 +133,13 @@ class Persona:
         found = (self.client.get_cookie(name, domain=host) for name in SESSION_COOKIES)
         return "; ".join(f"{cookie.key}={cookie.value}" for cookie in found if cookie is not None)
 
+    def alive(self) -> bool:
+        if self.check_path is None:
+            return True
+        return self.answers_as_itself(self.client.get(self.check_path, base_url=self.base))
+
     def ensure(self) -> FlaskClient:
-        if self.client is None or not self.alive(self.client):
+        if self.client is None or not self.alive():
             self.client = self.make()
             STATS.remade[self.name] += 1
         return self.client
@@ -168,14 +174,14 @@ class World:
         self.personas = {
             p.name: p
             for p in (
-                Persona("anonymous-console", CONSOLE, app.test_client, lambda c: True, _any),
-                Persona("anonymous-acme", ACME, app.test_client, lambda c: True, _any),
-                Persona("pending", CONSOLE, self._pending, lambda c: _ok(c, CONSOLE, "/sign-in/code")),
-                Persona("enrolling", CONSOLE, self._enrolling, lambda c: _ok(c, CONSOLE, "/sign-in/enrol")),
-                Persona("admin", CONSOLE, lambda: self._staff("admin"), lambda c: _ok(c, CONSOLE, "/")),
-                Persona("agent", CONSOLE, lambda: self._staff("support"), lambda c: _ok(c, CONSOLE, "/")),
-                Persona("alice", ACME, self._alice, lambda c: _alice_page(_home(c)), _alice_page),
-                Persona("ghost", ACME, self._ghost, lambda c: _ghost_page(_home(c)), _ghost_page),
+                Persona("anonymous-console", CONSOLE, app.test_client, None, _any),
+                Persona("anonymous-acme", ACME, app.test_client, None, _any),
+                Persona("pending", CONSOLE, self._pending, "/sign-in/code"),
+                Persona("enrolling", CONSOLE, self._enrolling, "/sign-in/enrol"),
+                Persona("admin", CONSOLE, lambda: self._staff("admin")),
+                Persona("agent", CONSOLE, lambda: self._staff("support")),
+                Persona("alice", ACME, self._alice, "/", _alice_page),
+                Persona("ghost", ACME, self._ghost, "/", _ghost_page),
             )
         }
         for persona in self.personas.values():
@@ -343,14 +349,6 @@ def fill(rule: str, value: Callable[[str], str]) -> str:
 
 def db_url(app) -> str:
     return app.config["SQLALCHEMY_DATABASE_URI"]
-
-
-def _ok(client: FlaskClient, base: str, path: str) -> bool:
-    return client.get(path, base_url=base).status_code == 200
-
-
-def _home(client: FlaskClient) -> TestResponse:
-    return client.get("/", base_url=ACME)
 
 
 def _any(_page: TestResponse) -> bool:
