@@ -155,14 +155,15 @@ def register_session_teardown(app: Flask) -> None:
                 db.session.registry.clear()
 
 
+CSRF_REFUSAL = "This form has expired or was not sent from this site. Reload the page and try again."
+
+
 def register_error_handlers(app: Flask) -> None:
     """Friendly pages for every error; never a stack trace; failed transactions rolled back."""
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        page = error_page(
-            400, "This form has expired or was not sent from this site. Reload the page and try again."
-        )
+        page = error_page(400, CSRF_REFUSAL)
         _rollback()
         return page
 

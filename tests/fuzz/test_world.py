@@ -1,12 +1,17 @@
-"""The fuzzer's world makes its browsers again whatever fuzzed forms changed before (tests/fuzz/world.py)."""
+"""The fuzzer's world (tests/fuzz/world.py) makes its browsers again whatever fuzzed forms changed
+before, and reads a form's page again only when its token may no longer be taken."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 from sqlalchemy import update
 
 from impersonator.extensions import db
 from impersonator.models import Staff
+from impersonator.web import CSRF_REFUSAL
 from tests.support.impersonation import SECOND_PERSON, update_tenant, update_user
+from tests.support.web import ACME
 
 
 def test_a_full_mode_ghost_is_made_again_after_the_approval_rules_and_the_approver_changed(world, app):
@@ -26,3 +31,17 @@ def test_a_full_mode_ghost_is_made_again_after_the_approval_rules_and_the_approv
 
     assert ghost.ensure() is ghost.client
     assert world.impersonation_id is not None
+
+
+def test_a_form_keeps_its_token_after_a_refusal_only_while_the_session_still_takes_it(world):
+    form = next(f for f in world.forms if f.persona == "alice" and f.action == "/projects")
+    client, token = world.fresh_form(form)
+    refusal = SimpleNamespace(status_code=400, text=CSRF_REFUSAL)
+
+    world.submitted(form, refusal, sent_token=True)  # the input's own doing: the session is as it was
+    assert world._tokens[form] == (client, token)  # no need to read the page again
+
+    client.delete_cookie("impersonator_tenant", domain=ACME.split("//")[1])  # the session is gone
+    world.submitted(form, refusal, sent_token=True)
+    assert form not in world._tokens
+    assert world.fresh_form(form)[1] != token
