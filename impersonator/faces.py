@@ -25,6 +25,10 @@ from impersonator.services.keys import derived_key
 # What a proxy's X-Request-Id may look like to be taken as this request's id (it goes into logs).
 REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
+# Where Flask-WTF keeps a browser's CSRF secret in the session, and what it makes (SHA-1, hex).
+CSRF_SECRET_KEY = "csrf_token"  # noqa: S105  (a session key name)
+CSRF_SECRET_SHAPE = re.compile(r"[0-9a-f]{40}")
+
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
@@ -97,6 +101,12 @@ class MappingOnly(TaggedJSONSerializer):
         data = super().loads(value)
         if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
             return {}
+        # Flask-WTF trusts the shape of the CSRF secret it keeps here (it signs it into every form's
+        # token and compares it with `hmac.compare_digest`): one of another shape is dropped, and
+        # Flask-WTF makes a new one, as for a new browser.
+        secret = data.get(CSRF_SECRET_KEY)
+        if secret is not None and not (isinstance(secret, str) and CSRF_SECRET_SHAPE.fullmatch(secret)):
+            del data[CSRF_SECRET_KEY]
         return data
 
 

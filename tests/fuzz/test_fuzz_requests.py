@@ -16,8 +16,11 @@ from urllib.parse import quote, urlencode
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from impersonator.services.impersonation import tokens
+from impersonator.services.keys import derived_key
 from tests.fuzz import inputs
 from tests.fuzz.conftest import fuzz_settings
 from tests.fuzz.world import FUZZ_ENVIRON, Counter, fill
@@ -47,7 +50,19 @@ def persona_on(world, base: str) -> st.SearchStrategy[str]:
 
 def test_i11_fuzzed_redemption_never_500(world):
     spent = world.spent_token
+    # Tokens well signed with the tests' key (as development's, it is no secret) over claims of any
+    # shape: the spent token's own, each possibly replaced by a value of the wrong type.
+    with world.app.app_context():
+        signer = URLSafeTimedSerializer(
+            [derived_key("redirect-tokens").hex()], salt=tokens.SALT, serializer=inputs.AnyJSON
+        )
+    _, claims = signer.loads_unsafe(spent)
+    forged = st.builds(
+        lambda i, j, a: signer.dumps({"i": i, "j": j, "a": a}),
+        *(st.one_of(st.just(claims[key]), inputs.odd_value) for key in "ija"),
+    )
     token = st.one_of(
+        forged,
         inputs.value,
         st.just(spent),
         st.integers(0, len(spent)).map(lambda n: spent[:n]),

@@ -95,10 +95,13 @@ def test_i3_the_signing_recipe_above_makes_good_tokens(clock):
     [
         [42, "jti", "acme.localhost"],
         {"i": "42", "j": "jti", "a": "acme.localhost"},
+        {"i": 10**30, "j": "jti", "a": "acme.localhost"},
+        {"i": True, "j": "jti", "a": "acme.localhost"},
+        {"i": 0, "j": "jti", "a": "acme.localhost"},
         {"i": 42, "a": "x"},
         "text",
     ],
-    ids=["a list", "id as text", "no jti", "a string"],
+    ids=["a list", "id as text", "id no table holds", "id a bool", "id zero", "no jti", "a string"],
 )
 def test_i3_a_well_signed_token_of_the_wrong_shape_is_invalid(clock, payload):
     with pytest.raises(tokens.TokenInvalid):

@@ -6,22 +6,38 @@ run's minimal reproducers (tests/fuzz/)."""
 from __future__ import annotations
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 
+from impersonator.console.access import SESSION_TOKEN_KEY
+from impersonator.console.sign_in import PENDING_KEY
+from impersonator.faces import CSRF_SECRET_KEY
+from impersonator.web import CSRF_REFUSAL
 from tests.support.customer import ghost_in
+from tests.support.impersonation import the_impersonation
 from tests.support.web import ACME, CONSOLE
+
+# Text a signed cookie can carry and a plain `.encode()` or `hmac.compare_digest` cannot take.
+NOT_ASCII = ["\x80é", "\ud800"]
 
 NOT_A_SESSION = {
     "zero": "0",
     "huge int": 10**30,
     "list of pairs": [[None, None]],
     "tuple": ("x", (None, None)),
+    # Flask-WTF's CSRF secret, signed into the token of every form the page shows
+    "csrf secret a list": {CSRF_SECRET_KEY: ["\ud800"]},
+    "csrf secret not ascii": {CSRF_SECRET_KEY: "\x80é"},
+    "csrf secret a lone surrogate": {CSRF_SECRET_KEY: "\ud800"},
 }
 CONSOLE_STATES = {
     **NOT_A_SESSION,
-    "sid a list": {"console_sid": [None]},
-    "sid a bool": {"console_sid": True},
-    "sid huge": {"console_sid": "x" * 5000},
-    "pending a list": {"pending": ["step"]},
+    "sid a list": {SESSION_TOKEN_KEY: [None]},
+    "sid a bool": {SESSION_TOKEN_KEY: True},
+    "sid huge": {SESSION_TOKEN_KEY: "x" * 5000},
+    "sid a lone surrogate": {SESSION_TOKEN_KEY: "\ud800"},
+    "pending a list": {PENDING_KEY: ["step"]},
+    "pending step a list": {PENDING_KEY: {"step": [None]}},
+    "pending step a lone surrogate": {PENDING_KEY: {"step": "\ud800"}},
 }
 TENANT_STATES = {
     **NOT_A_SESSION,
@@ -82,3 +98,53 @@ def test_i11_a_ghost_request_with_a_nul_in_its_path_is_logged_not_a_503(app, ali
 
     assert response.status_code == 404
     assert ghost.get("/", base_url=ACME).status_code == 200
+
+
+def tenant_cookie(app, client, payload) -> None:
+    tenant_app = app.extensions["impersonator.tenant_app"]
+    value = signed_cookie(app, tenant_app, ACME, payload)
+    client.set_cookie(tenant_app.config["SESSION_COOKIE_NAME"], value, domain="acme.localhost")
+
+
+@pytest.mark.parametrize("fingerprint", NOT_ASCII)
+def test_i11_a_customer_cookie_of_a_real_user_with_an_odd_fingerprint_reads_as_signed_out(
+    app, tenants, alice, clock, fingerprint
+):
+    client = app.test_client()
+    tenant_cookie(
+        app, client, {"customer": {"user_id": alice, "at": clock.now().timestamp(), "pw": fingerprint}}
+    )
+
+    response = client.get("/account", base_url=ACME)
+
+    assert response.status_code == 302 and response.headers["Location"].endswith("/sign-in")
+
+
+@pytest.mark.parametrize("secret", NOT_ASCII)
+def test_i11_a_ghost_cookie_of_a_real_impersonation_with_an_odd_secret_is_no_ghost(
+    app, alice, make_staff, clock, secret
+):
+    ghost_in(app, make_staff("support"), clock, alice)
+    client = app.test_client()
+    tenant_cookie(app, client, {"ghost": {"impersonation_id": the_impersonation(app).id, "secret": secret}})
+
+    response = client.get("/account", base_url=ACME)
+
+    assert response.status_code == 302 and response.headers["Location"].endswith("/sign-in")
+
+
+def test_i11_a_form_token_made_for_an_odd_csrf_secret_is_refused_as_expired(app, client, tenants):
+    """Whoever holds the key can also sign a form token over the odd secret: the form refuses it as
+    it refuses any token that does not match the session (Flask-WTF compares them as text)."""
+    odd = "\x80é"
+    client.set_cookie(
+        app.config["SESSION_COOKIE_NAME"],
+        signed_cookie(app, app, CONSOLE, {CSRF_SECRET_KEY: odd}),
+        domain="console.localhost",
+    )
+    token = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps(odd)
+
+    response = client.post("/sign-in", base_url=CONSOLE, data={"csrf_token": token, "email": "a@b.c"})
+
+    assert response.status_code == 400
+    assert CSRF_REFUSAL in response.text

@@ -145,6 +145,15 @@ def with_another_jti(app, token: str) -> str:
         return tokens.issue(Claims(claims.impersonation_id, "not-the-jti", claims.audience))
 
 
+def with_a_jti_of_other_characters(app, token: str) -> str:
+    """Signed by whoever holds the key (development's is public): text that is not ASCII, and a lone
+    surrogate, which JSON can carry."""
+    claims = claims_of(app, token)
+    payload = {"i": claims.impersonation_id, "j": "\x80é\ud800", "a": claims.audience}
+    # The standard library's JSON writes a lone surrogate as an escape; itsdangerous's own refuses it.
+    return URLSafeTimedSerializer([our_key(app)], salt=tokens.SALT, serializer=json).dumps(payload)
+
+
 def garbage(app, token: str) -> str:
     return "not a token at all"
 
@@ -159,6 +168,7 @@ def claims_of(app, token: str) -> Claims:
 
 
 FORGERIES = [flip_a_character, signed_with_another_key, signed_with_another_salt, with_another_jti]
+FORGERIES += [with_a_jti_of_other_characters]
 FORGERIES += [garbage, far_too_long]
 
 

@@ -86,6 +86,8 @@ def test_i10_the_app_verifier_agrees_with_the_independent_one(app, clock):
     assert webhooks.sign(secret, "msg_x", 1700000000, '{"a":"ü"}') == header
     assert webhooks.verify(secret, "msg_x", 1700000000, '{"a":"ü"}', f"v1,bogus {header}")
     assert not webhooks.verify(secret, "msg_y", 1700000000, '{"a":"ü"}', header)
+    # A header is input: text that is not ASCII is a wrong signature, not an error.
+    assert not webhooks.verify(secret, "msg_x", 1700000000, '{"a":"ü"}', "v1,é\x80 v1,\ud800")
 
 
 def test_i10_a_receiver_answering_500_then_200_gets_the_same_id_and_body(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 from datetime import datetime
 
 from flask import current_app
@@ -15,6 +14,7 @@ from impersonator.services import audit, throttle
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError, Locked
 from impersonator.services.passwords import verify_password
+from impersonator.services.secret_text import same_secret
 from impersonator.services.validation import normalise_email, row_id
 
 
@@ -80,7 +80,7 @@ def signed_in_user(tenant: Tenant, state: dict, *, now: datetime) -> User | None
     user = db.session.get(User, user_id)
     if user is None or not user.active or user.tenant_id != tenant.id:
         return None
-    if not hmac.compare_digest(fingerprint, _password_fingerprint(user)):
+    if not same_secret(fingerprint, _password_fingerprint(user)):
         return None
     return user
 

@@ -31,6 +31,7 @@ from requests.adapters import HTTPAdapter
 from impersonator.services import secret_box
 from impersonator.services.delivery.outbox import DeliveryFailed, Outgoing
 from impersonator.services.errors import InvalidInput
+from impersonator.services.secret_text import same_secret
 
 SECRET_PREFIX = "whsec_"  # noqa: S105  (the Standard Webhooks prefix, not a secret)
 URL_MAX = 2000
@@ -55,7 +56,7 @@ def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
 def verify(secret: str, message_id: str, timestamp: int, body: str, header: str) -> bool:
     """What a receiver does: any `v1,` signature in the header matches (constant-time)."""
     expected = sign(secret, message_id, timestamp, body)
-    return any(hmac.compare_digest(expected, candidate) for candidate in header.split())
+    return any(same_secret(candidate, expected) for candidate in header.split())
 
 
 def check_url(url: str | None, *, allow_private: bool | None = None) -> str:

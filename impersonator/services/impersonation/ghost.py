@@ -9,8 +9,6 @@ of the account's pages (not of files such as the stylesheet or the browser's fav
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +22,7 @@ from impersonator.services.admin.settings import IMPERSONATION_ENABLED
 from impersonator.services.audit import Actor, alerts
 from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import lifecycle, policy
+from impersonator.services.secret_text import same_secret, token_digest
 from impersonator.services.validation import loggable_path
 
 # The ghost's "impersonation ended" page speaks to the staff member who impersonated.
@@ -47,8 +46,8 @@ def new_secret() -> str:
 
 
 def secret_hash(secret: str) -> str:
-    """What the database keeps of the secret (a random 256-bit value needs no slow hash)."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    """What the database keeps of the secret."""
+    return token_digest(secret)
 
 
 def holds_the_secret(imp: Impersonation, secret: object) -> bool:
@@ -56,7 +55,7 @@ def holds_the_secret(imp: Impersonation, secret: object) -> bool:
     no proof: the cookie is signed with a key derived from SECRET_KEY, the secret is not."""
     if not isinstance(secret, str) or not secret or len(secret) > 100 or imp.ghost_secret_hash is None:
         return False
-    return hmac.compare_digest(secret_hash(secret), imp.ghost_secret_hash)
+    return same_secret(secret_hash(secret), imp.ghost_secret_hash)
 
 
 def refuse_foreign_cookie(imp: Impersonation, *, ip: str | None, now: datetime) -> None:

@@ -5,7 +5,6 @@ Every refusal is audited; a replay or a token on the wrong tenant is also a secu
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -22,6 +21,7 @@ from impersonator.services.audit import Actor, alerts
 from impersonator.services.customer import notifications
 from impersonator.services.errors import DomainError, NotAllowed
 from impersonator.services.impersonation import ghost, lifecycle, policy, tokens
+from impersonator.services.secret_text import same_secret
 
 
 class TokenUsed(DomainError):
@@ -102,7 +102,7 @@ def _impersonation_named_by(
     """The impersonation the claims name, with the global switch and the staff member's recent
     starts (see _load); a good signature over another token's id is refused as a forgery."""
     imp, switch_on, started_before = _load(claims.impersonation_id, now)
-    if imp is None or not secrets.compare_digest(imp.token_jti, claims.jti):
+    if imp is None or not same_secret(claims.jti, imp.token_jti):
         _redeem_failed(None, tenant, "forged", ip, now)
         raise tokens.TokenInvalid()
     return imp, switch_on, started_before
@@ -311,7 +311,7 @@ def cancel_exposed(token: str | None, *, tenant: Tenant, ip: str | None, now: da
         claims = None
     db.session.rollback()
     imp = db.session.get(Impersonation, claims.impersonation_id) if claims else None
-    if imp is not None and not secrets.compare_digest(imp.token_jti, claims.jti):
+    if imp is not None and not same_secret(claims.jti, imp.token_jti):
         imp = None  # a good signature over another token's id: a forgery, cancels nothing
     if imp is not None:
         _cancel_unredeemed(imp.id, "token_exposed", now=now)

@@ -20,6 +20,7 @@ from itsdangerous.encoding import base64_decode, base64_encode
 from impersonator import clock
 from impersonator.services.errors import DomainError
 from impersonator.services.keys import derived_key
+from impersonator.services.validation import row_id
 
 SALT = "impersonator.redirect-token.v1"
 MAX_TOKEN_LENGTH = 1000
@@ -78,8 +79,8 @@ def issue(claims: Claims) -> str:
 def _claims(payload: object) -> Claims:
     if not isinstance(payload, dict):
         raise TokenInvalid()
-    iid, jti, audience = payload.get("i"), payload.get("j"), payload.get("a")
-    if not isinstance(iid, int) or not isinstance(jti, str) or not isinstance(audience, str):
+    iid, jti, audience = row_id(payload.get("i")), payload.get("j"), payload.get("a")
+    if iid is None or not isinstance(jti, str) or not isinstance(audience, str):
         raise TokenInvalid()
     return Claims(iid, jti, audience)
 

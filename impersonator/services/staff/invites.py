@@ -9,7 +9,6 @@ people racing with one link cannot both set a password.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError, InvalidInput, NotAllowed
 from impersonator.services.links import console_url
 from impersonator.services.passwords import hash_password, new_password_problem
+from impersonator.services.secret_text import token_digest
 from impersonator.services.staff import sessions, totp
 
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,100}")
@@ -90,11 +90,6 @@ class Issued:
     expires_at: datetime
 
 
-def token_hash(token: str) -> str:
-    """What is stored of a link's token: its SHA-256, hex."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def enrolment_url(token: str) -> str:
     """The absolute address of the enrolment page on the console host (never from the request),
     the token in its fragment: browsers never send a fragment, so no server or proxy logs it."""
@@ -116,7 +111,7 @@ def issue_in_transaction(staff: Staff, *, actor: Actor, ip: str | None, now: dat
     expires_at = now + timedelta(hours=current_app.config["STAFF_INVITE_HOURS"])
     invite = StaffInvite(
         staff_id=staff.id,
-        token_hash=token_hash(token),
+        token_hash=token_digest(token),
         created_at=now,
         expires_at=expires_at,
         created_by_id=actor.id if actor.type == "staff" else None,
@@ -150,7 +145,7 @@ def find(token: str | None, *, now: datetime) -> StaffInvite:
     """The usable invite behind `token`, or InviteInvalid (404) / InviteGone (410)."""
     if not token or not _TOKEN_SHAPE.fullmatch(token):
         raise InviteInvalid()
-    invite = db.session.scalar(select(StaffInvite).where(StaffInvite.token_hash == token_hash(token)))
+    invite = db.session.scalar(select(StaffInvite).where(StaffInvite.token_hash == token_digest(token)))
     if invite is None:
         raise InviteInvalid()
     if invite.used_at is not None:

@@ -7,7 +7,6 @@ the very next request, and a copied cookie is worthless once the row has ended.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from impersonator.extensions import db
 from impersonator.models import Staff, StaffSession
 from impersonator.services import audit
 from impersonator.services.audit import Actor
+from impersonator.services.secret_text import token_digest
 
 # last_seen_at is written at most this often, so a busy page costs no write per request.
 _TOUCH_EVERY = timedelta(seconds=60)
@@ -40,17 +40,13 @@ def limits() -> SessionLimits:
     )
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def start(staff: Staff, *, ip: str | None, user_agent: str | None, now: datetime) -> str:
     """Open a session for `staff`; returns the token for the cookie (never stored in clear)."""
     token = secrets.token_urlsafe(32)
     db.session.add(
         StaffSession(
             staff_id=staff.id,
-            token_hash=_hash(token),
+            token_hash=token_digest(token),
             created_at=now,
             last_seen_at=now,
             expires_at=now + limits().absolute,
@@ -69,7 +65,7 @@ def resolve(token: str | None, *, now: datetime) -> StaffSession | None:
     row = db.session.scalar(
         select(StaffSession)
         .options(joinedload(StaffSession.staff))
-        .where(StaffSession.token_hash == _hash(token))
+        .where(StaffSession.token_hash == token_digest(token))
     )
     if row is None or row.ended_at is not None:
         return None
@@ -92,7 +88,7 @@ def end(token: str | None, *, ip: str | None, now: datetime) -> None:
     """Sign out: end the session behind `token` (if live) and audit it."""
     if not token:
         return
-    row = db.session.scalar(select(StaffSession).where(StaffSession.token_hash == _hash(token)))
+    row = db.session.scalar(select(StaffSession).where(StaffSession.token_hash == token_digest(token)))
     if row is None or row.ended_at is not None:
         return
     _end(row, "signed_out", Actor.staff(row.staff), ip=ip, now=now)

@@ -11,7 +11,6 @@ SIGN_IN_STEP_SECONDS pass. A copy of the half-way cookie is worthless after any 
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta
 
@@ -24,6 +23,7 @@ from impersonator.services import audit, secret_box, throttle
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
 from impersonator.services.passwords import verify_password
+from impersonator.services.secret_text import token_digest
 from impersonator.services.staff import lockout, sessions, totp
 from impersonator.services.validation import normalise_email
 
@@ -75,7 +75,7 @@ def open_step(staff_id: int, *, now: datetime) -> str:
     db.session.add(
         StaffSignInStep(
             staff_id=staff_id,
-            token_hash=_step_hash(token),
+            token_hash=token_digest(token),
             created_at=now,
             expires_at=now + timedelta(seconds=current_app.config["SIGN_IN_STEP_SECONDS"]),
         )
@@ -89,7 +89,7 @@ def pending_staff(step_token: str | None, *, now: datetime) -> Staff:
     if not isinstance(step_token, str) or not step_token or len(step_token) > 100:
         raise SignInStepExpired()
     step = db.session.scalar(
-        select(StaffSignInStep).where(StaffSignInStep.token_hash == _step_hash(step_token))
+        select(StaffSignInStep).where(StaffSignInStep.token_hash == token_digest(step_token))
     )
     if step is None or step.ended_at is not None or now >= step.expires_at:
         raise SignInStepExpired()
@@ -157,10 +157,6 @@ def sign_out(token: str | None, *, ip: str | None, now: datetime) -> None:
     sessions.end(token, ip=ip, now=now)
 
 
-def _step_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _end_step(staff: Staff, step_token: str | None, *, now: datetime) -> None:
     """End the sign-in step as completed, in the transaction that opens the session. A conditional
     UPDATE, not read-then-write: of two code steps racing with copies of one cookie, one wins."""
@@ -170,7 +166,7 @@ def _end_step(staff: Staff, step_token: str | None, *, now: datetime) -> None:
     ended = db.session.execute(
         update(StaffSignInStep)
         .where(
-            StaffSignInStep.token_hash == _step_hash(step_token),
+            StaffSignInStep.token_hash == token_digest(step_token),
             StaffSignInStep.staff_id == staff.id,
             StaffSignInStep.ended_at.is_(None),
             StaffSignInStep.expires_at > now,
@@ -190,7 +186,7 @@ def _end_open_steps(staff_id: int, reason: str, *, now: datetime, step_token: st
         StaffSignInStep.staff_id == staff_id, StaffSignInStep.ended_at.is_(None)
     )
     if step_token is not None:
-        ending = ending.where(StaffSignInStep.token_hash == _step_hash(step_token))
+        ending = ending.where(StaffSignInStep.token_hash == token_digest(step_token))
     db.session.execute(
         ending.values(ended_at=now, end_reason=reason).execution_options(synchronize_session=False)
     )
