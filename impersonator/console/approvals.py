@@ -21,18 +21,25 @@ from impersonator.web_limits import rate_limited, signed_in_staff
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
+# The queues show their oldest requests: those are decided (or reviewed) first.
+QUEUE_SHOWN = 50
+
 
 @bp.get("")
 @requires(Permission.SEARCH)
 def index():
     now = clock.now()
     approver = rules.may_approve(current_user)
+    # One more than shown tells the page that more are waiting behind the oldest.
+    fetch = QUEUE_SHOWN + 1
+    auditor = allows(current_user.role, Permission.AUDIT)
     return render_template(
         "console/approvals/index.html",
-        waiting=requests.waiting_for_staff(current_user, now=now) if approver else [],
+        waiting=requests.waiting_for_staff(current_user, now=now, limit=fetch) if approver else [],
         approver=approver,
         mine=requests.for_staff(current_user.id, limit=20),
-        to_review=requests.awaiting_review() if allows(current_user.role, Permission.AUDIT) else [],
+        to_review=requests.awaiting_review(limit=fetch) if auditor else [],
+        shown=QUEUE_SHOWN,
         now=now,
     )
 

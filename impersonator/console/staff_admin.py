@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from impersonator import clock, web_once
@@ -18,6 +18,7 @@ from impersonator.services.errors import DomainError
 from impersonator.services.staff import accounts
 from impersonator.services.staff import invites as staff_invites
 from impersonator.services.staff.roles import ROLE_LABELS, Permission
+from impersonator.services.validation import page_number
 from impersonator.web import client_ip
 
 bp = Blueprint("staff_admin", __name__, url_prefix="/admin/staff")
@@ -30,7 +31,12 @@ SHOWN_ONCE = "enrolment_link"
 @bp.get("/")
 @requires(Permission.ADMIN)
 def index():
-    return _page(StaffCreateForm(formdata=None))
+    try:
+        number = page_number(request.args.get("page"))
+    except DomainError as refused:
+        flash(refused.message, "error")
+        return _page(StaffCreateForm(formdata=None), status=refused.status)
+    return _page(StaffCreateForm(formdata=None), number=number)
 
 
 @bp.post("/")
@@ -62,7 +68,7 @@ def invite(staff_id: int):
         issued = staff_invites.issue(member, actor=Actor.staff(current_user), ip=client_ip(), now=clock.now())
     except DomainError as refused:
         flash(refused.message, "error")
-        return redirect(url_for("staff_admin.index"), code=303)
+        return _back_to(member)
     return _to_link_page(issued, new=False)
 
 
@@ -98,7 +104,7 @@ def change_role(staff_id: int):
     form = RoleForm(prefix=f"staff-{member.id}")
     if not form.validate_on_submit():
         flash("Choose one of the roles offered.", "error")
-        return _page(StaffCreateForm(formdata=None), status=400)
+        return _page(StaffCreateForm(formdata=None), number=accounts.page_of(member), status=400)
     old = member.role
     try:
         changed = accounts.change_role(
@@ -106,12 +112,12 @@ def change_role(staff_id: int):
         )
     except DomainError as refused:
         flash(refused.message, "error")
-        return redirect(url_for("staff_admin.index"), code=303)
+        return _back_to(member)
     if changed:
         flash(f"{member.name} is now {ROLE_LABELS[member.role]} (was {ROLE_LABELS[old]}).", "info")
     else:
         flash(f"{member.name} already has that role.", "info")
-    return redirect(url_for("staff_admin.index"), code=303)
+    return _back_to(member)
 
 
 @bp.post("/<int:staff_id>/may-approve")
@@ -129,11 +135,11 @@ def set_may_approve(staff_id: int):
         )
     except DomainError as refused:
         flash(refused.message, "error")
-        return redirect(url_for("staff_admin.index"), code=303)
+        return _back_to(member)
     if changed:
         verb = "may now approve" if allowed else "no longer approves"
         flash(f"{member.name} {verb} other staff members' requests.", "info")
-    return redirect(url_for("staff_admin.index"), code=303)
+    return _back_to(member)
 
 
 @bp.post("/<int:staff_id>/disable")
@@ -146,7 +152,7 @@ def disable(staff_id: int):
         flash(refused.message, "error")
     else:
         flash(f"{member.name} is disabled, signed out everywhere, and their impersonations ended.", "info")
-    return redirect(url_for("staff_admin.index"), code=303)
+    return _back_to(member)
 
 
 @bp.post("/<int:staff_id>/reset-totp")
@@ -159,24 +165,32 @@ def reset_totp(staff_id: int):
         " any impersonations they had open have ended.",
         "info",
     )
-    return redirect(url_for("staff_admin.index"), code=303)
+    return _back_to(member)
 
 
-def _page(form: StaffCreateForm, *, status: int = 200):
-    staff = accounts.list_staff()
+def _page(form: StaffCreateForm, *, number: int = 1, status: int = 200):
+    listed = accounts.staff_page(number)
     role_forms = {
-        member.id: RoleForm(formdata=None, prefix=f"staff-{member.id}", role=member.role) for member in staff
+        member.id: RoleForm(formdata=None, prefix=f"staff-{member.id}", role=member.role)
+        for member in listed.members
     }
     page = render_template(
         "console/staff/staff_list.html",
-        staff=staff,
+        listed=listed,
         role_labels=ROLE_LABELS,
         form=form,
         role_forms=role_forms,
-        invites=staff_invites.latest_by_staff(),
+        invites=staff_invites.latest_by_staff([member.id for member in listed.members]),
         now=clock.now(),
     )
     return page, status
+
+
+def _back_to(member: Staff):
+    """After an action on a member: the list's page that shows them now, at their row."""
+    number = accounts.page_of(member)
+    address = url_for("staff_admin.index", page=number if number > 1 else None, _anchor=f"staff-{member.id}")
+    return redirect(address, code=303)
 
 
 def _member(staff_id: int) -> Staff:

@@ -24,6 +24,15 @@ def row_id(value: object) -> int | None:
     return value if type(value) is int and 0 < value <= ID_MAX else None
 
 
+def page_number(value: str | None) -> int:
+    """A list's page from the query string: a number from 1 (none given: 1). Past the end is the
+    list's business; anything else is refused."""
+    value = (value or "1").strip()
+    if not (value.isascii() and value.isdigit() and len(value) <= 9 and int(value) > 0):
+        raise InvalidInput("bad_page", "“page” must be a page number such as 2.")
+    return int(value)
+
+
 def loggable_path(path: str, *, max_length: int = 500) -> str:
     """A request path as stored in a log row: PostgreSQL text refuses NUL, so it is shown as \\x00."""
     return path.replace("\x00", "\\x00")[:max_length]

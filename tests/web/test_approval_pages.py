@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import Staff, User
-from impersonator.services.approvals import closing
+from impersonator.services.approvals import closing, requests
 from tests.support.approvals import allow_peer, asked, open_one, row, set_tenant
 from tests.support.customer import sign_in_as
 from tests.support.records import audit_events
@@ -240,3 +240,24 @@ def test_a_customer_chooses_to_approve_each_request_where_the_tenant_allows(app,
     with app.app_context():
         assert db.session.get(User, alice).approve_each_request is True
     assert audit_events(app, "support_access.approval_choice_changed")[0]["details"]["new"] is True
+
+
+def test_the_queue_shows_the_oldest_50_and_says_more_are_waiting(app, clock, alice, requester, make_staff):
+    opened = []
+    for _ in range(51):
+        opened.append(open_one(app, clock, requester.id, alice, asked("full", minutes=60)))
+        clock.advance(seconds=1)
+    officer = browser(app, make_staff("security"), clock)
+
+    queue = officer.get("/approvals", base_url=CONSOLE).text
+
+    shown = [request_id for request_id in opened if f'href="/approvals/{request_id}"' in queue]
+    assert shown == opened[:50]
+    assert "More requests are waiting: these are the 50 oldest." in queue
+
+    with app.app_context():
+        requests.withdraw(db.session.get(Staff, requester.id), opened[0], ip=None, now=clock.now())
+        db.session.commit()
+    queue = officer.get("/approvals", base_url=CONSOLE).text
+    assert f'href="/approvals/{opened[50]}"' in queue
+    assert "More requests are waiting" not in queue

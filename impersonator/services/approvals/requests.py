@@ -177,8 +177,9 @@ def visible_to(staff: Staff, request: ApprovalRequest) -> bool:
     return request.staff_id == staff.id or rules.may_approve(staff) or allows(staff.role, Permission.AUDIT)
 
 
-def awaiting_review() -> list[ApprovalRequest]:
-    """Break-glass accesses used and not yet reviewed by the security team, oldest first."""
+def awaiting_review(*, limit: int | None = None) -> list[ApprovalRequest]:
+    """Break-glass accesses used and not yet reviewed by the security team, oldest first (at most
+    `limit`)."""
     return list(
         db.session.scalars(
             select(ApprovalRequest)
@@ -188,6 +189,7 @@ def awaiting_review() -> list[ApprovalRequest]:
                 ApprovalRequest.reviewed_at.is_(None),
             )
             .order_by(ApprovalRequest.closed_at, ApprovalRequest.id)
+            .limit(limit)
         )
     )
 
@@ -216,9 +218,9 @@ def for_user(user_id: int, *, limit: int = 50) -> list[ApprovalRequest]:
     )
 
 
-def waiting_for_staff(approver: Staff, *, now: datetime) -> list[ApprovalRequest]:
-    """Pending requests a second staff member must decide, oldest first, the approver's own left
-    out (they can never decide them)."""
+def waiting_for_staff(approver: Staff, *, now: datetime, limit: int | None = None) -> list[ApprovalRequest]:
+    """Pending requests a second staff member must decide, oldest first (at most `limit`), the
+    approver's own left out (they can never decide them)."""
     return list(
         db.session.scalars(
             select(ApprovalRequest)
@@ -230,5 +232,6 @@ def waiting_for_staff(approver: Staff, *, now: datetime) -> list[ApprovalRequest
                 ApprovalRequest.staff_id != approver.id,
             )
             .order_by(ApprovalRequest.requested_at, ApprovalRequest.id)
+            .limit(limit)
         )
     )

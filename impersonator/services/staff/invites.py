@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -228,9 +229,14 @@ def password_problem(password: str, confirmation: str) -> PasswordRefused | None
     return None
 
 
-def latest_by_staff() -> dict[int, StaffInvite]:
-    """Each staff member's newest link, for the staff list (sent, used, expired)."""
-    invites = db.session.scalars(select(StaffInvite).order_by(StaffInvite.created_at, StaffInvite.id))
+def latest_by_staff(staff_ids: Collection[int]) -> dict[int, StaffInvite]:
+    """The newest link of each of these staff members, for a page of the staff list (sent, used,
+    expired)."""
+    invites = db.session.scalars(
+        select(StaffInvite)
+        .where(StaffInvite.staff_id.in_(staff_ids))
+        .order_by(StaffInvite.created_at, StaffInvite.id)
+    )
     return {invite.staff_id: invite for invite in invites}
 
 
