@@ -10,6 +10,7 @@ up with tests/fuzz/report.py)."""
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -51,6 +52,16 @@ def examples(target: str) -> int:
 
 def fuzz_settings(target: str) -> settings:
     return settings(settings.get_profile(PROFILE), max_examples=examples(target))
+
+
+def _stop(_signal, _frame):
+    raise KeyboardInterrupt("stopped")
+
+
+if PROFILE == "long":
+    # `make fuzz` starts this process in the background, where the shell has it ignore SIGINT, and
+    # passes Ctrl-C on as SIGTERM: stopping like Ctrl-C keeps the tally so far (the summary below).
+    signal.signal(signal.SIGTERM, _stop)
 
 
 @pytest.fixture
