@@ -187,10 +187,10 @@ def _page(form: StaffCreateForm, *, number: int = 1, status: int = 200):
 
 
 def _back_to(member: Staff):
-    """After an action on a member: the list's page that shows them now, at their row."""
+    """After an action on a member: the list's page that shows them now. Its top, not their row:
+    the message saying what happened (or what was refused) is shown there."""
     number = accounts.page_of(member)
-    address = url_for("staff_admin.index", page=number if number > 1 else None, _anchor=f"staff-{member.id}")
-    return redirect(address, code=303)
+    return redirect(url_for("staff_admin.index", page=number if number > 1 else None), code=303)
 
 
 def _member(staff_id: int) -> Staff:
