@@ -65,10 +65,31 @@ if PROFILE == "long":
 
 
 @pytest.fixture
-def world(app, make_staff, clock, tenants) -> World:
+def world(request, app, make_staff, clock, tenants) -> World:
     alice = user_id(app, "alice@acme.example")
     opt_in(app, alice, clock.now() + minutes(8 * 60))
-    return World(app, make_staff, clock, tenants, alice)
+    return World(app, make_staff, clock, tenants, alice, progress=_progress_to(request.config))
+
+
+def _progress_to(config: pytest.Config):
+    """Each minute of a target: the tally saved (when a file is named) and a line in the output,
+    written past pytest's capture so a long run's log shows its pace as it goes."""
+    saved = os.environ.get("IMPERSONATOR_FUZZ_STATS")
+    capture = config.pluginmanager.getplugin("capturemanager")
+    terminal = config.pluginmanager.getplugin("terminalreporter")
+
+    def progress(target: str, inputs: int, seconds: float) -> None:
+        if saved:
+            report.save(STATS, Path(saved))
+        if terminal is None:
+            return
+        so_far = sum(count for (name, _), count in STATS.inputs.items() if name == target)
+        # No clock time: the tests' clock is frozen or travelling.
+        line = f"fuzz {target}: {so_far:,} inputs so far, {inputs / seconds:.0f}/s in the last minute"
+        with capture.global_and_fixture_disabled():
+            terminal.write_line(line)
+
+    return progress
 
 
 def pytest_terminal_summary(terminalreporter):

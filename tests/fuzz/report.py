@@ -46,19 +46,22 @@ def load(paths: list[Path]) -> Stats:
 def table(stats: Stats, wall_seconds: float | None = None) -> list[str]:
     """The lines of the table; with `wall_seconds`, the rate of the run as a whole too."""
     lines, total_inputs, total_seconds = [], 0, 0.0
+    width = max((len(target) for target, _ in stats.inputs), default=0)
+    label = width + 11  # the target and database columns
     for (target, database), count in sorted(stats.inputs.items()):
         seconds = stats.seconds[(target, database)]
         total_inputs, total_seconds = total_inputs + count, total_seconds + seconds
-        lines.append(_row(f"{target:8} {database:10}", count, seconds))
+        lines.append(_row(f"{target:{width}} {database:10}", count, seconds))
     made = ", ".join(f"{name} {count}" for name, count in sorted(stats.remade.items()))
     lines.append(f"browsers made (first time included): {made}")
-    lines.append(_row(f"{'all':19}", total_inputs, total_seconds))
+    lines.append(_row(f"{'all':{label}}", total_inputs, total_seconds))
     if wall_seconds is not None:
         per_database = Counter()
         for (_, database), count in stats.inputs.items():
             per_database[database] += count
         each = ", ".join(f"{database} {count}" for database, count in sorted(per_database.items()))
-        lines.append(_row(f"{'wall clock':19}", total_inputs, wall_seconds) + f"  ({each}, side by side)")
+        wall = _row(f"{'wall clock':{label}}", total_inputs, wall_seconds)
+        lines.append(f"{wall}  ({each}, side by side)")
     return lines
 
 

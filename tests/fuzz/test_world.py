@@ -1,5 +1,6 @@
 """The fuzzer's world (tests/fuzz/world.py) makes its browsers again whatever fuzzed forms changed
-before, and reads a form's page again only when its token may no longer be taken."""
+before, reads a form's page again only when its token may no longer be taken, and tallies a
+target's inputs as it runs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from sqlalchemy import update
 from impersonator.extensions import db
 from impersonator.models import Staff
 from impersonator.web import CSRF_REFUSAL
+from tests.fuzz import world as fuzz_world
+from tests.fuzz.world import Counter
 from tests.support.impersonation import SECOND_PERSON, update_tenant, update_user
 from tests.support.web import ACME
 
@@ -45,3 +48,22 @@ def test_a_form_keeps_its_token_after_a_refusal_only_while_the_session_still_tak
     world.submitted(form, refusal, sent_token=True)
     assert form not in world._tokens
     assert world.fresh_form(form)[1] != token
+
+
+def test_a_running_target_adds_to_the_tally_and_reports_each_minute(monkeypatch):
+    """`make fuzz` saves the tally as a target runs, so a long run can be read (and outlives a crash)."""
+    recorded, told = [], []
+    world = SimpleNamespace(
+        record=lambda target, seconds, count: recorded.append((target, count)),
+        progress=lambda target, inputs, seconds: told.append((target, inputs)),
+    )
+    with Counter(world, "forms") as counter:
+        counter.add()
+        counter.add()
+        monkeypatch.setattr(fuzz_world, "PROGRESS_SECONDS", 0.0)  # a minute has gone by
+        counter.add()
+        monkeypatch.setattr(fuzz_world, "PROGRESS_SECONDS", 60.0)
+        counter.add()
+
+    assert told == [("forms", 3)]
+    assert recorded == [("forms", 3), ("forms", 1)]  # every input counted once, the rest at the end

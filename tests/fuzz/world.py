@@ -47,6 +47,7 @@ ALICE = "alice@acme.example"
 FUZZ_ENVIRON = {"REMOTE_ADDR": "203.0.113.7"}
 SESSION_COOKIES = ("impersonator_console", "impersonator_tenant")
 _ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+PROGRESS_SECONDS = 60.0  # how often a running target adds to the tally and reports
 
 
 class FuzzClient(FlaskClient):
@@ -162,7 +163,15 @@ STATS = Stats()
 class World:
     """Seeded rows and a browser per kind of user, on one app (one database)."""
 
-    def __init__(self, app, make_staff, clock, tenants, alice_id: int) -> None:
+    def __init__(
+        self,
+        app,
+        make_staff,
+        clock,
+        tenants,
+        alice_id: int,
+        progress: Callable[[str, int, float], None] = lambda target, inputs, seconds: None,
+    ) -> None:
         app.test_client_class = FuzzClient  # every browser the world makes
         self.app = app
         self.tenant_app = app.extensions["impersonator.tenant_app"]
@@ -171,6 +180,7 @@ class World:
         self.clock = clock
         self.tenants = tenants
         self.alice_id = alice_id
+        self.progress = progress  # told (target, inputs, seconds) of each minute of a run
         self.impersonation_id = 0
         self.spent_token = ""
         self.personas = {
@@ -379,15 +389,33 @@ def _ghost_page(page: TestResponse) -> bool:
 
 
 class Counter:
-    """Counts the inputs of one Hypothesis run and times it."""
+    """Counts the inputs of one Hypothesis run and times it. The tally grows a minute at a time as
+    the run goes, and each minute `world.progress` is told (`make fuzz` saves the tally and logs the
+    minute's rate): a long run can be read while it runs, and what it counted outlives a crash."""
 
     def __init__(self, world: World, target: str) -> None:
         self.world, self.target, self.count = world, target, 0
+        self._recorded = 0
 
     def __enter__(self):
-        self.started = time.perf_counter()
+        self._since = time.perf_counter()
         return self
 
+    def add(self) -> None:
+        """One more input sent."""
+        self.count += 1
+        if time.perf_counter() - self._since >= PROGRESS_SECONDS:
+            inputs, seconds = self._record()
+            self.world.progress(self.target, inputs, seconds)
+
+    def _record(self) -> tuple[int, float]:
+        """Add what was sent since the last record to the tally: (inputs, seconds)."""
+        now = time.perf_counter()
+        inputs, seconds = self.count - self._recorded, now - self._since
+        self.world.record(self.target, seconds, inputs)
+        self._recorded, self._since = self.count, now
+        return inputs, seconds
+
     def __exit__(self, *exc):
-        self.world.record(self.target, time.perf_counter() - self.started, self.count)
+        self._record()
         return False
