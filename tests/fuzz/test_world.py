@@ -1,6 +1,6 @@
 """The fuzzer's world (tests/fuzz/world.py) makes its browsers again whatever fuzzed forms changed
-before, reads a form's page again only when its token may no longer be taken, and tallies a
-target's inputs as it runs."""
+before (a locked account too), reads a form's page again only when its token may no longer be
+taken, and tallies a target's inputs as it runs."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from impersonator.extensions import db
 from impersonator.models import Staff
 from impersonator.web import CSRF_REFUSAL
 from tests.fuzz import world as fuzz_world
-from tests.fuzz.world import Counter
+from tests.fuzz.world import ALICE, Counter
+from tests.support.customer import CUSTOMER_PASSWORD
 from tests.support.impersonation import SECOND_PERSON, update_tenant, update_user
-from tests.support.web import ACME
+from tests.support.web import ACME, sign_in_customer
 
 
 def test_a_full_mode_ghost_is_made_again_after_the_approval_rules_and_the_approver_changed(world, app):
@@ -34,6 +35,18 @@ def test_a_full_mode_ghost_is_made_again_after_the_approval_rules_and_the_approv
 
     assert ghost.ensure() is ghost.client
     assert world.impersonation_id is not None
+
+
+def test_alice_is_made_again_after_fuzzed_sign_ins_locked_her_account(world, app):
+    stranger = app.test_client()
+    for _ in range(app.config["LOCKOUT_THRESHOLD"]):
+        sign_in_customer(stranger, ACME, ALICE, "not her password")
+    assert "Too many failed attempts" in sign_in_customer(stranger, ACME, ALICE, CUSTOMER_PASSWORD).text
+    alice = world.personas["alice"]
+    alice.client = None  # as when a fuzzed sign-out ended her session
+
+    assert alice.ensure() is alice.client
+    assert alice.alive()
 
 
 def test_a_form_keeps_its_token_after_a_refusal_only_while_the_session_still_takes_it(world):

@@ -23,9 +23,11 @@ from werkzeug.wsgi import get_current_url
 from wtforms import ValidationError
 
 from impersonator.extensions import db
-from impersonator.models import Impersonation, Staff
+from impersonator.models import Impersonation, Staff, Tenant
+from impersonator.services import throttle
 from impersonator.services.admin.switches import set_global_switch
 from impersonator.services.audit import Actor
+from impersonator.services.customer.sign_in import failure_key
 from impersonator.services.passwords import hash_password
 from impersonator.web import CSRF_REFUSAL
 from tests.support.customer import CUSTOMER_PASSWORD, sign_in_as, staff_browser
@@ -236,6 +238,9 @@ class World:
             approve_each_request=False,
         )
         opt_in(self.app, self.alice_id, self.clock.now() + minutes(8 * 60))
+        with self.app.app_context():  # fuzzed sign-ins with Alice's email and a wrong password lock her
+            throttle.clear(failure_key(db.session.get(Tenant, self.tenants["acme"]), ALICE))
+            db.session.commit()
 
     def _staff(self, role: str) -> FlaskClient:
         return staff_browser(self.app, self.make_staff(role), self.clock)
