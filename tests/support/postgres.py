@@ -1,6 +1,7 @@
 """A throwaway PostgreSQL server for the test session: initdb in a temp dir, started on a free
-loopback port, stopped and deleted at the end. PostgreSQL refuses to run as root, so as root the
-server runs as the `postgres` system user (created by Debian's package)."""
+loopback port, stopped and deleted at the end, or by its watchdog when the process that started it
+is killed. PostgreSQL refuses to run as root, so as root the server runs as the `postgres` system
+user (created by Debian's package)."""
 
 from __future__ import annotations
 
@@ -35,18 +36,34 @@ def _bin_dir() -> Path:
     raise PostgresUnavailable("PostgreSQL server binaries (pg_ctl) are not installed")
 
 
+# Waits for the process that started the server to go, however it ends (a normal exit, SIGTERM,
+# SIGKILL), then stops the server and deletes its files: a test run stopped mid-way leaves no
+# server behind. Arguments: that process's id, the directory, the stop command.
+_WATCHDOG = """
+parent=$1; directory=$2; shift 2
+while kill -0 "$parent" 2>/dev/null; do sleep 1; done
+"$@" >/dev/null 2>&1
+rm -rf "$directory"
+"""
+
+
 @dataclass
 class PostgresServer:
     bin_dir: Path
     data_dir: Path
     port: int
     run_as: str | None
+    watchdog: subprocess.Popen | None = None
+
+    def _command(self, *args: str) -> list[str]:
+        command = [str(self.bin_dir / args[0]), *args[1:]]
+        return ["runuser", "-u", self.run_as, "--", *command] if self.run_as else command
 
     def _run(self, *args: str) -> None:
-        command = [str(self.bin_dir / args[0]), *args[1:]]
-        if self.run_as:
-            command = ["runuser", "-u", self.run_as, "--", *command]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(self._command(*args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def _stop_args(self) -> tuple[str, ...]:
+        return ("pg_ctl", "-D", str(self.data_dir / "data"), "-m", "immediate", "-w", "stop")
 
     @classmethod
     def start(cls) -> PostgresServer:
@@ -93,6 +110,21 @@ class PostgresServer:
         except subprocess.CalledProcessError as exc:
             shutil.rmtree(data_dir, ignore_errors=True)
             raise PostgresUnavailable(f"could not start PostgreSQL: {exc.stderr.decode()[-500:]}") from exc
+        server.watchdog = subprocess.Popen(
+            [
+                "sh",
+                "-c",
+                _WATCHDOG,
+                "watchdog",
+                str(os.getpid()),
+                str(data_dir),
+                *server._command(*server._stop_args()),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # outlives a signal sent to the test run's process group
+        )
         return server
 
     def url(self, database: str = "postgres") -> str:
@@ -109,7 +141,10 @@ class PostgresServer:
         return self.url(name)
 
     def stop(self) -> None:
+        if self.watchdog is not None:  # stopped here: nothing left to watch
+            self.watchdog.kill()
+            self.watchdog.wait()
         try:
-            self._run("pg_ctl", "-D", str(self.data_dir / "data"), "-m", "immediate", "-w", "stop")
+            self._run(*self._stop_args())
         finally:
             shutil.rmtree(self.data_dir, ignore_errors=True)
