@@ -328,6 +328,17 @@ def test_i11_an_unusable_next_leads_home_after_sign_in(client, make_staff, clock
     assert urlsplit(response.headers["Location"]).path == "/"
 
 
+def test_i11_a_next_that_sign_in_would_refuse_is_not_carried_to_it(client):
+    long_query = "q=" + "a" * 3000
+    response = client.get(f"/search?{long_query}", base_url=CONSOLE)
+
+    assert response.status_code == 302
+    location = urlsplit(response.headers["Location"])
+    assert (location.path, location.query) == ("/sign-in", "")
+    response = client.get("/search?q=alice", base_url=CONSOLE)
+    assert parse_qs(urlsplit(response.headers["Location"]).query) == {"next": ["/search?q=alice"]}
+
+
 def test_i11_a_nul_byte_in_the_path_is_a_404(client, tenants):
     for base_url in (CONSOLE, ACME):
         assert client.get("/%00", base_url=base_url).status_code == 404
