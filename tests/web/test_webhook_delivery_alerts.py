@@ -1,6 +1,6 @@
-"""I10 for people: Slack announces started impersonations and security alerts (text escaped, nothing
-else sent), and the security alerts reach webhook subscribers: too many starts in an hour, a token
-replay, a token on the wrong tenant, a TOTP lockout, an access-code lockout."""
+"""I10 for people: Slack announces started impersonations, revealed masked values and security
+alerts (text escaped, nothing else sent), and the security alerts reach webhook subscribers: too many
+starts in an hour, a token replay, a token on the wrong tenant, a TOTP lockout, an access-code lockout."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from datetime import timedelta
 
 import pytest
 
-from tests.support.impersonation import launch, launch_and_redeem, redeem, request_impersonation, user_id
+from tests.support.impersonation import (
+    launch,
+    launch_and_redeem,
+    redeem,
+    request_impersonation,
+    the_impersonation,
+    update_tenant,
+    user_id,
+)
+from tests.support.masking import CARD, PHONE, REASON, give_billing, reveal
 from tests.support.records import audit_events
 from tests.support.web import GLOBEX, from_address, sign_in, sign_in_password, submit_code
 from tests.support.webhook_receiver import HOOK, answer, wrong_code
@@ -49,6 +58,36 @@ def test_i10_slack_announces_a_started_impersonation_with_text_escaped(
     ends = (clock.now() + timedelta(minutes=60)).strftime("%H:%M UTC")
     assert f"until {ends}" in text
     assert [m.event_type for m in messages(slack_app, "slack")] == ["impersonation.started"]
+
+
+def test_slack_announces_each_revealed_value_with_its_reason_escaped(
+    slack_app, httpserver, make_staff, alice, tenants, clock
+):
+    give_billing(slack_app, alice)
+    browser = slack_app.test_client()
+    member = make_staff("support")
+    sign_in(browser, member, clock)
+    launch_and_redeem(browser, member, clock, alice)
+    reason = "Ticket <!here> & <https://evil.example|the card> the customer disputes"
+    assert reveal(browser, category="payment", key="card", reason=reason).status_code == 303
+    update_tenant(slack_app, tenants["acme"], reveal_whole_category=True)
+    assert reveal(browser, category="contact", key="billing_phone", scope="category").status_code == 303
+
+    work(slack_app, clock.now())
+
+    started, one, category = slack_texts(httpserver)
+    assert started.startswith(":ghost:")
+    assert one.startswith(":eyes: *") and f"({member.email}) revealed one payment detail (card) of *" in one
+    assert "alice@acme.example" in one and "Acme" in one
+    assert "&lt;!here&gt; &amp; &lt;https://evil.example|the card&gt;" in one and "<!here>" not in one
+    assert one.endswith(f"/audit/impersonations/{the_impersonation(slack_app).id}")
+    assert "revealed every contact detail of" in category and f"Reason: {REASON}" in category
+    assert CARD not in one + category and PHONE not in one + category  # which value, never the value
+    assert [m.event_type for m in messages(slack_app, "slack")] == [
+        "impersonation.started",
+        "impersonation.revealed",
+        "impersonation.revealed",
+    ]
 
 
 def test_i10_slack_gets_security_alerts_and_nothing_else(slack_app, httpserver, make_staff, alice, clock):

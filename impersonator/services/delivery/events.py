@@ -1,6 +1,7 @@
 """Events out (DESIGN I10): an audit event that subscribers care about becomes outbox messages in
 the same transaction: one webhook per subscribed endpoint, and a Slack message for every started
-impersonation and every security alert. The audit service calls `published` for every event, so
+impersonation, every revealed masked value, every request awaiting a second staff member and every
+security alert. The audit service calls `published` for every event, so
 nothing that is audited can be forgotten here."""
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from impersonator.models import WEBHOOK_EVENTS, ApprovalRequest, AuditEvent, Imp
 from impersonator.services import links, wording
 from impersonator.services.delivery import outbox, slack
 
-# Approvers hear of each request that waits for a second staff member in Slack (DESIGN §11).
-SLACK_EVENTS = frozenset({"impersonation.started", "security.alert", "approval.requested"})
+# Approvers hear of each request that waits for a second staff member in Slack (DESIGN §11); the
+# security team hears of each masked value a ghost reveals, as it happens (DESIGN §13).
+SLACK_EVENTS = frozenset(
+    {"impersonation.started", "impersonation.revealed", "security.alert", "approval.requested"}
+)
 
 
 def published(event: AuditEvent) -> None:
@@ -86,6 +90,22 @@ def slack_text(event: AuditEvent) -> str:
                 f"*{e(imp.user.name)}* ({e(imp.user.email)}) of *{e(imp.tenant.name)}*, {mode}, "
                 f"until {ends}.\nReason: {e(imp.reason)}"
                 + (f"\nTicket: {e(imp.ticket)}" if imp.ticket else "")
+            )
+    if event.action == "impersonation.revealed" and event.impersonation_id:
+        imp = db.session.get(Impersonation, event.impersonation_id)
+        if imp is not None:
+            kind = wording.mask_category(details.get("category"))
+            what = (
+                f"every {kind}"
+                if details.get("scope") == "category"
+                else f"one {kind} ({details.get('key')})"
+            )
+            return (
+                f":eyes: *{e(imp.staff.name)}* ({e(imp.staff.email)}) revealed {e(what)} of "
+                f"*{e(imp.user.name)}* ({e(imp.user.email)}) of *{e(imp.tenant.name)}* "
+                "while impersonating them."
+                f"\nReason: {e(details.get('reason', ''))}\n"
+                f"{e(links.console_url('impersonation_detail.show', impersonation_id=imp.id))}"
             )
     if event.action == "approval.requested" and (
         ask := db.session.get(ApprovalRequest, details["approval_id"])
