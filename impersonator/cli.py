@@ -17,7 +17,7 @@ from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
 from impersonator.services.impersonation import sweep
 from impersonator.services.staff import accounts as staff_admin
-from impersonator.services.staff import invites, totp
+from impersonator.services.staff import directory, invites, totp
 
 CLI_ACTOR = Actor.system("cli")
 
@@ -107,7 +107,7 @@ def staff_reset_totp(email: str) -> None:
 @staff.command("list")
 def staff_list() -> None:
     """List staff members."""
-    rows = staff_admin.list_staff()
+    rows = directory.list_staff()
     if not rows:
         click.echo("No staff members yet. Create one with: flask staff create --email … --name … --role …")
         return

@@ -15,7 +15,7 @@ from impersonator.console.admin_forms import ApproverForm, RoleForm, StaffCreate
 from impersonator.models import Staff
 from impersonator.services.audit import Actor
 from impersonator.services.errors import DomainError
-from impersonator.services.staff import accounts
+from impersonator.services.staff import accounts, directory
 from impersonator.services.staff import invites as staff_invites
 from impersonator.services.staff.roles import ROLE_LABELS, Permission
 from impersonator.services.validation import page_number
@@ -33,10 +33,11 @@ SHOWN_ONCE = "enrolment_link"
 def index():
     try:
         number = page_number(request.args.get("page"))
+        matching = directory.clean_filter(request.args.get("q"))
     except DomainError as refused:
         flash(refused.message, "error")
         return _page(StaffCreateForm(formdata=None), status=refused.status)
-    return _page(StaffCreateForm(formdata=None), number=number)
+    return _page(StaffCreateForm(formdata=None), number=number, matching=matching)
 
 
 @bp.post("/")
@@ -104,7 +105,9 @@ def change_role(staff_id: int):
     form = RoleForm(prefix=f"staff-{member.id}")
     if not form.validate_on_submit():
         flash("Choose one of the roles offered.", "error")
-        return _page(StaffCreateForm(formdata=None), number=accounts.page_of(member), status=400)
+        matching = _filter_sent()
+        number = directory.page_of(member, matching=matching)
+        return _page(StaffCreateForm(formdata=None), number=number, matching=matching, status=400)
     old = member.role
     try:
         changed = accounts.change_role(
@@ -168,8 +171,8 @@ def reset_totp(staff_id: int):
     return _back_to(member)
 
 
-def _page(form: StaffCreateForm, *, number: int = 1, status: int = 200):
-    listed = accounts.staff_page(number)
+def _page(form: StaffCreateForm, *, number: int = 1, matching: str = "", status: int = 200):
+    listed = directory.staff_page(number, matching=matching)
     role_forms = {
         member.id: RoleForm(formdata=None, prefix=f"staff-{member.id}", role=member.role)
         for member in listed.members
@@ -177,6 +180,7 @@ def _page(form: StaffCreateForm, *, number: int = 1, status: int = 200):
     page = render_template(
         "console/staff/staff_list.html",
         listed=listed,
+        filter_max_chars=directory.FILTER_MAX_CHARS,
         role_labels=ROLE_LABELS,
         form=form,
         role_forms=role_forms,
@@ -187,10 +191,22 @@ def _page(form: StaffCreateForm, *, number: int = 1, status: int = 200):
 
 
 def _back_to(member: Staff):
-    """After an action on a member: the list's page that shows them now. Its top, not their row:
-    the message saying what happened (or what was refused) is shown there."""
-    number = accounts.page_of(member)
-    return redirect(url_for("staff_admin.index", page=number if number > 1 else None), code=303)
+    """After an action on a member: the list's page that shows them now, narrowed as it was. Its
+    top, not their row: the message saying what happened (or what was refused) is shown there."""
+    matching = _filter_sent()
+    number = directory.page_of(member, matching=matching)
+    return redirect(
+        url_for("staff_admin.index", q=matching or None, page=number if number > 1 else None), code=303
+    )
+
+
+def _filter_sent() -> str:
+    """The filter the list was narrowed by, which each action's form carries back (`q`); an
+    unreadable one is dropped: the action itself is done, the whole list is shown."""
+    try:
+        return directory.clean_filter(request.form.get("q"))
+    except DomainError:
+        return ""
 
 
 def _member(staff_id: int) -> Staff:

@@ -348,8 +348,8 @@ def test_i11_a_nul_byte_in_the_path_is_a_404(client, tenants):
 def test_i11_a_signed_in_page_ignores_odd_query_strings(client, make_staff, clock):
     sign_in(client, make_staff("admin"), clock)
 
-    for query in ODD_QUERIES.values():
-        assert client.get(f"/admin/staff/?{query}", base_url=CONSOLE).status_code == 200
+    for query in ODD_QUERIES.values():  # parameters the page does not read (the staff list reads q)
+        assert client.get(f"/admin/webhooks/?{query}", base_url=CONSOLE).status_code == 200
 
 
 def test_i11_the_next_parameter_survives_an_odd_query_only_as_a_path(client):

@@ -6,11 +6,10 @@ transaction (I4)."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import select
 
 from impersonator.extensions import db
 from impersonator.models import ROLES, Staff
@@ -100,47 +99,6 @@ def find_staff(email: str) -> Staff:
 def staff_by_id(staff_id: int) -> Staff | None:
     """The staff member with this id, or None."""
     return db.session.get(Staff, staff_id)
-
-
-# The staff list's order: active first, then by name; the id settles equal names.
-_LIST_ORDER = (Staff.active.desc(), Staff.name, Staff.id)
-STAFF_PER_PAGE = 50
-
-
-@dataclass(frozen=True)
-class StaffPage:
-    """One page of the staff list (numbered from 1) and how many there are."""
-
-    members: list[Staff]
-    number: int
-    pages: int
-    total: int
-
-
-def list_staff() -> list[Staff]:
-    """Every staff member, active first, then by name."""
-    return list(db.session.scalars(select(Staff).order_by(*_LIST_ORDER)))
-
-
-def staff_page(number: int, *, per_page: int = STAFF_PER_PAGE) -> StaffPage:
-    """Page `number` of the staff list; a number past the end gives the last page, since members
-    move between pages as they are disabled or renamed."""
-    total = db.session.scalar(select(func.count()).select_from(Staff)) or 0
-    pages = max(1, -(-total // per_page))
-    number = min(max(number, 1), pages)
-    query = select(Staff).order_by(*_LIST_ORDER).offset((number - 1) * per_page).limit(per_page)
-    return StaffPage(list(db.session.scalars(query)), number, pages, total)
-
-
-def page_of(staff: Staff, *, per_page: int = STAFF_PER_PAGE) -> int:
-    """The staff list's page that shows `staff` now: an action on a member returns there."""
-    same_state_ahead = and_(
-        Staff.active.is_(staff.active),
-        or_(Staff.name < staff.name, and_(Staff.name == staff.name, Staff.id < staff.id)),
-    )
-    active_ahead = Staff.active.is_(True) if not staff.active else false()
-    ahead = db.session.scalar(select(func.count()).where(or_(active_ahead, same_state_ahead))) or 0
-    return ahead // per_page + 1
 
 
 def change_role(staff: Staff, role: str, *, actor: Actor, ip: str | None, now: datetime) -> bool:
