@@ -1,8 +1,8 @@
 """Events out (DESIGN I10): an audit event that subscribers care about becomes outbox messages in
 the same transaction: one webhook per subscribed endpoint, and a Slack message for every started
 impersonation, every revealed masked value, every request awaiting a second staff member and every
-security alert. The audit service calls `published` for every event, so
-nothing that is audited can be forgotten here."""
+security alert. The audit service calls `published` for every event, so nothing that is audited can
+be forgotten here."""
 
 from __future__ import annotations
 
