@@ -113,7 +113,8 @@ _WROTE = "impersonator.transaction_wrote"
 def _only_reads(statement: str, context) -> bool:
     if context is not None and (context.isinsert or context.isupdate or context.isdelete):
         return False
-    return statement.lstrip("( \t\r\n")[:7].upper() in ("SELECT ", "SELECT\n", "SELECT\t")
+    # SQLite's BEGIN IMMEDIATE (_begin_sqlite_immediate) opens the transaction; it writes nothing.
+    return statement.lstrip("( \t\r\n")[:7].upper() in ("SELECT ", "SELECT\n", "SELECT\t", "BEGIN I")
 
 
 def _info(connection) -> dict | None:
@@ -153,3 +154,15 @@ def _commit_if_only_read(connection) -> None:
 def _forget_writes(connection) -> None:
     if (info := _info(connection)) is not None:
         info.pop(_WROTE, None)
+
+
+def drop_leftovers() -> None:
+    """Roll back what the database session's transaction changed and did not commit (flushed or still
+    pending), and nothing else. For the writes that commit on their own after a view has answered
+    (a ghost's request trail, an API call's audit event): a refused view's half-made change is
+    dropped, as at the end of any request, never committed with them. A transaction that only read
+    is kept: ending it and beginning another would cost two round trips on every ghost request."""
+    session = db.session()  # this request's (or app context's) Session, not the scoped proxy
+    pending = bool(session.new or session.dirty or session.deleted)
+    if pending or (session.in_transaction() and session.connection().info.get(_WROTE)):
+        session.rollback()

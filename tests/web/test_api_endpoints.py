@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import pytest
 from openapi_core import OpenAPI
+from sqlalchemy import update
 
 from impersonator.console.api.openapi import DESCRIPTION
 from impersonator.extensions import db
-from impersonator.models import AuditEvent
+from impersonator.models import AuditEvent, Impersonation
+from impersonator.services.api import sessions as api_sessions
+from impersonator.services.errors import InvalidInput
 from tests.support.api import call, is_json_error, make_key
 from tests.support.customer import ghost_in
 from tests.support.impersonation import impersonations
@@ -190,3 +193,25 @@ def test_the_cursor_stops_before_a_gap_rather_than_step_over_it(app, client, key
     assert [event["seq"] for event in page["items"]] == [1, 2] and page["next"] == 2
     again = call(client, "GET", "/audit-events", key, query_string={"after": "2"}).get_json()
     assert again == {"items": [], "next": 2}
+
+
+def test_i1_a_call_refused_half_way_changes_nothing_though_its_audit_event_commits(
+    app, client, key, ghost, monkeypatch
+):
+    """The call's audit event is committed after the view (api/__init__.py audit_each_call): a change
+    the refused service had made, and not committed, must not go with it."""
+    [imp] = impersonations(app)
+
+    def half_way(impersonation_id, **_kwargs):
+        db.session.execute(
+            update(Impersonation).where(Impersonation.id == impersonation_id).values(end_note="half-made")
+        )
+        raise InvalidInput("reason_required", "Give a reason.")
+
+    monkeypatch.setattr(api_sessions, "terminate", half_way)
+
+    is_json_error(call(client, "POST", f"/sessions/{imp.id}/terminate", key, json={}), 400, "reason_required")
+
+    assert impersonations(app)[0].end_note is None
+    [audited] = [e for e in audit_events(app, "api.request") if e["details"]["status"] == 400]
+    assert audited["details"]["path"] == f"/api/v1/sessions/{imp.id}/terminate"

@@ -16,6 +16,8 @@ from impersonator.extensions import db
 from impersonator.models import BillingProfile, MaskedReveal
 from impersonator.services import audit, signing_keys
 from impersonator.services.audit import Actor
+from impersonator.services.customer import billing as billing_service
+from impersonator.services.errors import InvalidInput
 from tests.support.act_tokens import mint_in_tenant_request
 from tests.support.impersonation import ghost_requests, launch_and_redeem, the_impersonation, update_tenant
 from tests.support.masking import CARD, NOTES, PHONE, REASON, TAX_ID, give_billing, leaks, reveal
@@ -266,3 +268,23 @@ def test_i1_a_reveal_whose_audit_write_fails_reveals_nothing(app, ghost, monkeyp
     assert reveal(ghost, category="payment", key="card").status_code in (500, 503)
     assert reveal_rows(app) == []
     assert leaks(ghost.get("/billing", base_url=ACME).text) == []
+
+
+@pytest.mark.parametrize("flushed", [True, False], ids=["flushed", "pending"])
+def test_i11_a_ghost_change_refused_half_way_writes_nothing(app, full_ghost, billed, monkeypatch, flushed):
+    """The ghost's request trail is committed after the view (kit/ghost.py log_request): a change the
+    refused service had made, and not committed, must not go with it."""
+
+    def half_way(user, *, phone, notes, now):
+        billing_service.profile_of(user).phone = phone
+        if flushed:
+            db.session.flush()
+        raise InvalidInput("bad_notes", "Notes cannot be saved.")
+
+    monkeypatch.setattr(billing_service, "update", half_way)
+
+    answer = save_billing(full_ghost, phone="+1 415 555 0199", notes="•••")
+
+    assert answer.status_code == 400 and "Notes cannot be saved." in answer.text
+    assert billing_row(app, billed) == (CARD, PHONE, TAX_ID, NOTES)
+    assert ghost_requests(app, the_impersonation(app).id)[-1] == ("POST", "/billing", 400)

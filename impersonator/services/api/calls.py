@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 
-from impersonator.extensions import db
+from impersonator.extensions import db, drop_leftovers
 from impersonator.models import ApiKey
 from impersonator.services import audit, rate_limits
 from impersonator.services.api.keys import key_actor
@@ -39,8 +39,9 @@ def audit_call(
     ip: str | None,
     now: datetime,
 ) -> None:
-    """Audit one call and, for a key, when it was last used; committed here (the caller's reads
-    are done, and its writes committed with their own events)."""
+    """Audit one call and, for a key, when it was last used; committed here, and only that (the
+    view's writes were committed with their own events, or refused and are dropped)."""
+    drop_leftovers()
     if api_key is not None:
         db.session.execute(
             update(ApiKey)

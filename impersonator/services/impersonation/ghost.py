@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select
 
-from impersonator.extensions import db
+from impersonator.extensions import db, drop_leftovers
 from impersonator.models import GhostRequest, Impersonation, Setting, Staff, Tenant, TenantDomain, User
 from impersonator.services import wording
 from impersonator.services.admin.settings import IMPERSONATION_ENABLED
@@ -183,10 +183,11 @@ def _reason_to_end(
 
 
 def record_request(impersonation_id: int, *, method: str, path: str, status: int, now: datetime) -> None:
-    """Append one line to the ghost session's action trail (the staff member as actor); requests
-    for files (`is_page`) are left out."""
+    """Append one line to the ghost session's action trail (the staff member as actor) and commit
+    it, and only it; requests for files (`is_page`) are left out."""
     if not is_page(path):
         return
+    drop_leftovers()  # this runs after the view: a refused change stays unmade
     # A plain INSERT, not an ORM object: this runs after every ghost request, and the unit of work
     # (and the id it would read back) cost more than the row.
     row = {
