@@ -105,8 +105,7 @@ def change_role(staff_id: int):
     form = RoleForm(prefix=f"staff-{member.id}")
     if not form.validate_on_submit():
         flash("Choose one of the roles offered.", "error")
-        matching = _filter_sent()
-        number = directory.page_of(member, matching=matching)
+        matching, number = _place_of(member)
         return _page(StaffCreateForm(formdata=None), number=number, matching=matching, status=400)
     old = member.role
     try:
@@ -193,20 +192,20 @@ def _page(form: StaffCreateForm, *, number: int = 1, matching: str = "", status:
 def _back_to(member: Staff):
     """After an action on a member: the list's page that shows them now, narrowed as it was. Its
     top, not their row: the message saying what happened (or what was refused) is shown there."""
-    matching = _filter_sent()
-    number = directory.page_of(member, matching=matching)
+    matching, number = _place_of(member)
     return redirect(
         url_for("staff_admin.index", q=matching or None, page=number if number > 1 else None), code=303
     )
 
 
-def _filter_sent() -> str:
-    """The filter the list was narrowed by, which each action's form carries back (`q`); an
-    unreadable one is dropped: the action itself is done, the whole list is shown."""
+def _place_of(member: Staff) -> tuple[str, int]:
+    """The filter the list was narrowed by (each action's form carries it back as `q`) and the page
+    of that list that shows `member` now. An unreadable filter is dropped: the whole list is shown."""
     try:
-        return directory.clean_filter(request.form.get("q"))
+        matching = directory.clean_filter(request.form.get("q"))
     except DomainError:
-        return ""
+        matching = ""
+    return matching, directory.page_of(member, matching=matching)
 
 
 def _member(staff_id: int) -> Staff:
