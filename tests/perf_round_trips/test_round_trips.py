@@ -100,6 +100,28 @@ def test_search_page_reads_results_and_the_switch_in_one_statement(app, client, 
     assert "AS switch_value FROM tenant_user" in switch_reads[0]
 
 
+def test_search_pages_of_any_length_send_postgresql_one_results_statement(
+    app, client, make_staff, clock, tenants
+):
+    """On PostgreSQL the ids come as one array: the statement's text (what psycopg keeps prepared) is
+    the same for a page of one user and a page of many, with no parameter per id."""
+    sign_in(client, make_staff("support"), clock)
+
+    with statements(app) as seen:
+        one = client.get("/search?q=alice@acme.example", base_url=CONSOLE)
+        many = client.get("/search?q=example", base_url=CONSOLE)
+
+    assert one.status_code == many.status_code == 200
+    assert one.text.count('id="result-') == 1 and many.text.count('id="result-') > 1
+    results = [s for s in seen if "AS switch_value FROM tenant_user" in s]
+    assert len(results) == 2
+    with app.app_context():
+        postgres = db.engine.dialect.name == "postgresql"
+    if postgres:
+        assert results[0] == results[1]
+        assert "= ANY (" in results[0]
+
+
 def test_redemption_counts_the_rate_with_the_load_and_moves_the_head_with_the_event(
     app, client, staff, clock, alice
 ):

@@ -11,11 +11,14 @@ also takes `expression` and `after` (a rowid).
 PostgreSQL, where every statement is a round trip (MEASURED.md), folds them: ranks 1 and 2 come with
 rank 3's tenants, every matching tenant's users come in one statement, and rank 4 comes in one or
 two, reading in id order, bucket by bucket of ids, or asking the trigram index, as search.py's
-`_substring_postgres` decides. Each statement is small on purpose: psycopg drops its prepared
-statements at every rollback, so every statement is planned on every request, and one statement for
-a whole page planned in over a millisecond. They also take `prefix_pattern` and `pattern` (LIKE,
-escaped), `head_rows`, `first_bucket` and `last_bucket` (buckets of ids), `beyond` (an id) and
-`ask_index`.
+`_substring_postgres` decides. Each statement is small on purpose: one statement for a whole page
+planned in over a millisecond, and psycopg keeps a statement prepared only while its text stays the
+same (and, since extensions.py ends a transaction that only read with COMMIT, across requests).
+They also take `prefix_pattern` and `pattern` (LIKE, escaped), `head_rows`, `first_bucket` and
+`last_bucket` (buckets of ids), `beyond` (an id) and `ask_index`.
+
+Both read a page's rows by `ids`: a list SQLite expands into one parameter per id, one array for
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
+    Integer,
     Select,
     and_,
+    any_,
     bindparam,
     case,
     column,
@@ -65,33 +71,37 @@ _SETTINGS = Setting.__table__
 # The rows of a page's `ids`, with what the console shows of each user and of its tenant, and the
 # global switch, read as settings.impersonation_enabled() reads it (on unless its value is "off"), in
 # the same round trip. The password hash is never even read.
-RESULT_ROWS = (
-    select(
-        USERS.c.id,
-        USERS.c.name,
-        USERS.c.email,
-        USERS.c.active,
-        USERS.c.last_sign_in_at,
-        USERS.c.support_access_opt_in_until,
-        USERS.c.approve_each_request,
-        _TENANTS.c.name.label("tenant_name"),
-        _TENANTS.c.impersonation_enabled,
-        _TENANTS.c.access_policy,
-        _TENANTS.c.users_choose_approval,
-        select(_DOMAINS.c.domain)
-        .where(_DOMAINS.c.tenant_id == _TENANTS.c.id)
-        .order_by(_DOMAINS.c.id)
-        .limit(1)
-        .scalar_subquery()
-        .label("tenant_domain"),
-        select(_SETTINGS.c.value)
-        .where(_SETTINGS.c.key == IMPERSONATION_ENABLED)
-        .scalar_subquery()
-        .label("switch_value"),
-    )
-    .join(_TENANTS, _TENANTS.c.id == USERS.c.tenant_id)
-    .where(USERS.c.id.in_(bindparam("ids", expanding=True)))
-)
+_RESULT_ROWS = select(
+    USERS.c.id,
+    USERS.c.name,
+    USERS.c.email,
+    USERS.c.active,
+    USERS.c.last_sign_in_at,
+    USERS.c.support_access_opt_in_until,
+    USERS.c.approve_each_request,
+    _TENANTS.c.name.label("tenant_name"),
+    _TENANTS.c.impersonation_enabled,
+    _TENANTS.c.access_policy,
+    _TENANTS.c.users_choose_approval,
+    select(_DOMAINS.c.domain)
+    .where(_DOMAINS.c.tenant_id == _TENANTS.c.id)
+    .order_by(_DOMAINS.c.id)
+    .limit(1)
+    .scalar_subquery()
+    .label("tenant_domain"),
+    select(_SETTINGS.c.value)
+    .where(_SETTINGS.c.key == IMPERSONATION_ENABLED)
+    .scalar_subquery()
+    .label("switch_value"),
+).join(_TENANTS, _TENANTS.c.id == USERS.c.tenant_id)
+RESULT_ROWS = {
+    # SQLite: `IN (?, ?, …)`, one parameter an id.
+    "sqlite": _RESULT_ROWS.where(USERS.c.id.in_(bindparam("ids", expanding=True))),
+    # PostgreSQL: one array parameter, so the statement's text is the same for any page: SQLAlchemy
+    # renders no parameters per id and psycopg keeps it prepared (a page's 50 rendered parameters
+    # cost more than the rest of the statement).
+    "postgresql": _RESULT_ROWS.where(USERS.c.id == any_(bindparam("ids", type_=ARRAY(Integer)))),
+}
 
 
 # -- SQLite: one statement per rank ----------------------------------------------------------------

@@ -341,7 +341,8 @@ def _results(ids: list[int], now: datetime) -> tuple[UserResult, ...]:
     round trip). Plain rows, not ORM objects: building 50 of those cost more than the query."""
     if not ids:
         return ()
-    rows = db.session.connection().execute(RESULT_ROWS, {"ids": ids}).all()
+    connection = db.session.connection()
+    rows = connection.execute(RESULT_ROWS[connection.dialect.name], {"ids": ids}).all()
     by_id = {row.id: row for row in rows}
     results = []
     for user_id in ids:
