@@ -38,14 +38,16 @@ def index():
 
 def _render(now: datetime, *, error: str | None = None, filters=None, page=None):
     choices = _choices(now, filters)
+    some_typed = choices.staff is None or choices.tenants is None
     return render_template(
         "console/audit/audit_log.html",
         args=request.args,
         error=error,
         filters=filters,
         page=page,
-        tenant_names=dict(choices.tenants),
         choices=choices,
+        typed=log.typed(filters) if filters and some_typed else {},
+        listed_max=log.LISTED_MAX,
         chart_html=_kept("chart", now, lambda: _draw_chart(now)),
         reveals_30_days=_kept("reveals", now, lambda: reveals.last_days(now, audit_chart.DAYS)),
         links=_links(),
@@ -88,12 +90,14 @@ def _choices(now: datetime, filters: log.Filters | None) -> log.Choices:
     def lacks_chosen(choices: log.Choices) -> bool:
         if filters is None:
             return False
-        staff_ids, tenant_ids = {id_ for id_, *_ in choices.staff}, {id_ for id_, _ in choices.tenants}
-        return (filters.staff_id is not None and filters.staff_id not in staff_ids) or (
-            filters.tenant_id is not None and filters.tenant_id not in tenant_ids
-        )
+        return _lacks(choices.staff, filters.staff_id) or _lacks(choices.tenants, filters.tenant_id)
 
     return _kept("choices", now, log.choices, stale=lacks_chosen)
+
+
+def _lacks(listed: list[tuple] | None, chosen: int | None) -> bool:
+    """Does a list of (id, …) miss the chosen id? (None: too many to list, nothing to miss.)"""
+    return listed is not None and chosen is not None and all(row[0] != chosen for row in listed)
 
 
 def _links() -> dict[str, str]:

@@ -235,6 +235,63 @@ def test_a_staff_member_added_a_moment_ago_can_be_chosen_at_once(client, officer
     assert f'<option value="{newcomer.id}" selected>Support Person (newcomer@staff.example)</option>' in page
 
 
+@pytest.fixture
+def many(monkeypatch):
+    """More staff members and tenants than the filter form lists (three and two here, against one)."""
+    monkeypatch.setattr(log, "LISTED_MAX", 1)
+
+
+def test_more_staff_and_tenants_than_listed_are_typed_not_picked(client, officer, cast, many):
+    page = audit_page(client).text
+
+    assert '<label for="filter-staff">Staff member (id or email)</label>' in page
+    assert '<input id="filter-staff" name="staff" value=""' in page
+    assert '<label for="filter-tenant">Tenant (id or slug)</label>' in page
+    assert '<input id="filter-tenant" name="tenant" value=""' in page
+    assert "<option" not in page.split('id="filter-user"')[0].split('id="filter-staff"')[1]
+    assert 'select id="filter-staff"' not in page and 'select id="filter-tenant"' not in page
+
+
+@pytest.mark.parametrize("staff", ["email", "id"])
+def test_a_typed_filter_narrows_the_log_and_shows_whom_by_address_and_slug(
+    client, officer, cast, many, staff
+):
+    chosen = "ANN@staff.example" if staff == "email" else cast["ann"].id
+    response = audit_page(client, staff=chosen, tenant=cast["globex"])
+    shown = [seq for seq in page_seqs(response.text) if seq >= cast["ann signs in"]]
+
+    assert response.status_code == 200
+    assert shown == expect(cast, "ann impersonates gina")
+    # Links and the export carry ids; the boxes show what a person would type.
+    assert '<input id="filter-staff" name="staff" value="ann@staff.example"' in response.text
+    assert '<input id="filter-tenant" name="tenant" value="globex"' in response.text
+    assert f"format=csv&amp;staff={cast['ann'].id}&amp;tenant={cast['globex']}" in response.text
+
+
+def test_i11_a_typed_filter_that_names_nobody_is_kept_escaped_with_its_sentence(client, officer, cast, many):
+    response = audit_page(client, staff='"><script>alert(1)</script>@x', tenant="<b>")
+
+    assert response.status_code == 400
+    assert "There is no tenant with that id or slug." in response.text
+    assert 'value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;@x"' in response.text
+    assert 'value="&lt;b&gt;"' in response.text
+    assert "<script>alert(1)</script>" not in response.text
+
+
+def test_events_name_their_tenants_as_they_are_now(app, client, officer, cast):
+    audit_page(client)  # the filter choices are kept a minute from here
+    with app.app_context():
+        db.session.execute(
+            text("UPDATE tenant SET name = 'Globex Worldwide' WHERE id = :id"), {"id": cast["globex"]}
+        )
+        db.session.commit()
+
+    page = audit_page(client, staff=cast["ann"].id).text
+
+    assert '<span class="muted">Globex Worldwide</span>' in page
+    assert '<span class="muted">Acme</span>' in page
+
+
 def test_a_customer_email_shared_by_two_tenants_needs_a_tenant(app, client, officer, cast, clock):
     with app.app_context():
         db.session.execute(

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, select, text
+from sqlalchemy import ColumnElement, Select, select, text
 
 from impersonator.extensions import db
 from impersonator.models import REASON_CODES, AuditEvent, Impersonation, Staff, Tenant, User
@@ -25,6 +25,9 @@ from impersonator.services.audit.reading import Entry, People, people
 from impersonator.services.errors import InvalidInput
 
 PER_PAGE = 50
+# The filter form lists staff members and tenants up to this many each; beyond, a long list is no
+# help (and costs every page), so the form asks for an id, email address or slug instead.
+LISTED_MAX = 200
 OUTCOMES = ("success", "failure", "denied")
 MAX_SEQ = 2**63 - 1
 _ID = re.compile(r"[0-9]{1,18}")
@@ -113,10 +116,11 @@ class Page:
 
 @dataclass(frozen=True)
 class Choices:
-    """What the filter form offers: staff as (id, name, email), tenants as (id, name)."""
+    """What the filter form offers: staff as (id, name, email), tenants as (id, name); None where
+    there are more than LISTED_MAX to list (the form then asks for one to be typed)."""
 
-    staff: list[tuple[int, str, str]]
-    tenants: list[tuple[int, str]]
+    staff: list[tuple[int, str, str]] | None
+    tenants: list[tuple[int, str]] | None
     actions: list[str]
     outcomes: tuple[str, ...] = OUTCOMES
     reason_codes: tuple[str, ...] = REASON_CODES
@@ -325,10 +329,24 @@ def _exists(
 
 def choices() -> Choices:
     """Staff members, tenants and the actions the log holds, for the filter form."""
-    by_name = select(Staff.id, Staff.name, Staff.email).order_by(Staff.name, Staff.email)
-    staff = [(row.id, row.name, row.email) for row in db.session.execute(by_name)]
-    tenants = [
-        (row.id, row.name) for row in db.session.execute(select(Tenant.id, Tenant.name).order_by(Tenant.name))
-    ]
+    staff = _listed(select(Staff.id, Staff.name, Staff.email).order_by(Staff.name, Staff.email))
+    tenants = _listed(select(Tenant.id, Tenant.name).order_by(Tenant.name))
     actions = [row.action for row in db.session.execute(_DISTINCT_ACTIONS)]
     return Choices(staff, tenants, actions)
+
+
+def _listed(query: Select) -> list[tuple] | None:
+    """The rows of `query`, or None when there are more than LISTED_MAX (read no further)."""
+    rows = db.session.execute(query.limit(LISTED_MAX + 1)).all()
+    return None if len(rows) > LISTED_MAX else [tuple(row) for row in rows]
+
+
+def typed(filters: Filters) -> dict[str, str]:
+    """The staff member's email address and the tenant's slug the filters name, as a filter typed
+    rather than picked shows them (the query string names them by id)."""
+    shown = {}
+    if filters.staff_id is not None:
+        shown["staff"] = db.session.scalar(select(Staff.email).where(Staff.id == filters.staff_id)) or ""
+    if filters.tenant_id is not None:
+        shown["tenant"] = db.session.scalar(select(Tenant.slug).where(Tenant.id == filters.tenant_id)) or ""
+    return shown

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Row, literal, select, union_all
 
 from impersonator.extensions import db
-from impersonator.models import Staff, User
+from impersonator.models import Staff, Tenant, User
 from impersonator.services import wording
 
 
@@ -120,10 +120,15 @@ class Person:
 
 @dataclass(frozen=True)
 class People:
-    """The staff members and customers a page of events names, read in one query."""
+    """The staff members, customers and tenants a page of events names, read in one query."""
 
     staff: dict[int, Person] = field(default_factory=dict)
     customers: dict[int, Person] = field(default_factory=dict)
+    tenants: dict[int, str] = field(default_factory=dict)  # names by id
+
+    def tenant(self, tenant_id: int) -> str:
+        """The tenant's name, or "tenant #7" for one that is gone."""
+        return self.tenants.get(tenant_id) or f"tenant #{tenant_id}"
 
     def actor(self, event: Any) -> Person | None:
         """The staff member or customer who did it (None: a visitor, the system, or gone)."""
@@ -143,15 +148,20 @@ class People:
 
 
 def people(events: list[Any]) -> People:
-    """The names of the staff members and customers that `events` name as actor or target: one
-    query for the whole page (UNION ALL of both tables by primary key), none without ids."""
-    staff_ids, user_ids = set(), set()
+    """The names of the staff members and customers that `events` name as actor or target, and of
+    their tenants: one query for the whole page (UNION ALL of the three tables by primary key), none
+    without ids."""
+    staff_ids, user_ids, tenant_ids = set(), set(), set()
     for e in events:
         for kind, id_ in ((e.actor_type, e.actor_id), (e.target_type, e.target_id)):
             if id_ is not None and kind == "staff":
                 staff_ids.add(id_)
             elif id_ is not None and kind in ("user", "customer"):
                 user_ids.add(id_)
+            elif id_ is not None and kind == "tenant":
+                tenant_ids.add(id_)
+        if e.tenant_id is not None:
+            tenant_ids.add(e.tenant_id)
     parts = []
     if staff_ids:
         parts.append(
@@ -165,13 +175,22 @@ def people(events: list[Any]) -> People:
                 User.id.in_(sorted(user_ids))
             )
         )
+    if tenant_ids:
+        parts.append(
+            select(literal("tenant").label("kind"), Tenant.id, Tenant.name, Tenant.slug).where(
+                Tenant.id.in_(sorted(tenant_ids))
+            )
+        )
     found = People()
     if not parts:
         return found
     query = parts[0] if len(parts) == 1 else union_all(*parts)
     for row in db.session.execute(query):
-        into = found.staff if row.kind == "staff" else found.customers
-        into[row.id] = Person(row.id, row.name, row.email)
+        if row.kind == "tenant":
+            found.tenants[row.id] = row.name
+        else:
+            into = found.staff if row.kind == "staff" else found.customers
+            into[row.id] = Person(row.id, row.name, row.email)
     return found
 
 
