@@ -53,6 +53,9 @@ def test_security_officer_filters_opens_and_terminates_a_live_session(live_serve
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
         expect(page.get_by_role("heading", name="Audit log", level=1)).to_be_visible()
         expect(page.get_by_text("The audit chain has never been verified.")).to_be_visible()
+        # The axis's unit starts inside the drawing (in its own units, whatever the window's shape).
+        unit_left = page.locator("svg.chart text", has_text="per day").evaluate("text => text.getBBox().x")
+        assert unit_left >= 0, "the chart's unit is cut off at the drawing's left edge"
         events = page.locator("table.audit-events")
         expect(events).to_contain_text(officer.name)  # everyone's events, by name, before filtering
         page.get_by_label("Staff member").select_option(label=f"{agent.name} ({agent.email})")
