@@ -4,12 +4,14 @@ on both databases."""
 
 from __future__ import annotations
 
+import gc
 from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event
 
 from impersonator.extensions import db
+from impersonator.services.staff import sessions
 from tests.support.impersonation import BANNER, launch, launch_and_redeem, minutes, opt_in, redeem, user_id
 from tests.support.web import ACME, CONSOLE, sign_in
 
@@ -85,6 +87,32 @@ def test_redemption_reads_the_tenants_domains_with_the_impersonation(app, client
     loads = [s for s in seen if s.startswith("SELECT impersonation.id")]
     assert len(loads) == 1 and "tenant_domain" in loads[0]
     assert not [s for s in seen if s.startswith("SELECT tenant_domain.")]
+
+
+def test_a_console_page_reads_its_session_and_staff_member_in_one_statement(
+    app, client, make_staff, clock, monkeypatch
+):
+    """Every console request resolves its sign-in session; the staff member comes in the same row,
+    and using them afterwards (the top bar names them) reads nothing more, even after a garbage
+    collection has run between the two (the identity map holds its objects weakly)."""
+    member = make_staff("support")
+    sign_in(client, member, clock)
+    resolve = sessions.resolve
+
+    def resolve_then_collect(*args, **kwargs):
+        row = resolve(*args, **kwargs)
+        gc.collect()
+        return row
+
+    monkeypatch.setattr(sessions, "resolve", resolve_then_collect)
+
+    with statements(app) as seen:
+        page = client.get("/", base_url=CONSOLE)
+
+    assert page.status_code == 200 and "Support Person · support" in page.text
+    reads = [s for s in seen if "FROM staff_session" in s and "token_hash =" in s]
+    assert len(reads) == 1 and "JOIN staff ON" in reads[0]
+    assert not [s for s in seen if "FROM staff WHERE" in s]
 
 
 def test_search_page_reads_results_and_the_switch_in_one_statement(app, client, make_staff, clock, tenants):
