@@ -38,7 +38,8 @@ def index():
 
 def _render(now: datetime, *, error: str | None = None, filters=None, page=None):
     choices = _choices(now, filters)
-    some_typed = choices.staff is None or choices.tenants is None
+    # A filter typed rather than picked shows whom it names by address or slug, not by id.
+    typed = log.typed(filters, staff=choices.staff is None, tenant=choices.tenants is None) if filters else {}
     return render_template(
         "console/audit/audit_log.html",
         args=request.args,
@@ -46,8 +47,7 @@ def _render(now: datetime, *, error: str | None = None, filters=None, page=None)
         filters=filters,
         page=page,
         choices=choices,
-        typed=log.typed(filters) if filters and some_typed else {},
-        listed_max=log.LISTED_MAX,
+        typed=typed,
         chart_html=_kept("chart", now, lambda: _draw_chart(now)),
         reveals_30_days=_kept("reveals", now, lambda: reveals.last_days(now, audit_chart.DAYS)),
         links=_links(),

@@ -341,12 +341,12 @@ def _listed(query: Select) -> list[tuple] | None:
     return None if len(rows) > LISTED_MAX else [tuple(row) for row in rows]
 
 
-def typed(filters: Filters) -> dict[str, str]:
-    """The staff member's email address and the tenant's slug the filters name, as a filter typed
-    rather than picked shows them (the query string names them by id)."""
+def typed(filters: Filters, *, staff: bool, tenant: bool) -> dict[str, str]:
+    """The staff member's email address (`staff`) and the tenant's slug (`tenant`) the filters name,
+    as a filter typed rather than picked shows them (the query string names them by id)."""
     shown = {}
-    if filters.staff_id is not None:
+    if staff and filters.staff_id is not None:
         shown["staff"] = db.session.scalar(select(Staff.email).where(Staff.id == filters.staff_id)) or ""
-    if filters.tenant_id is not None:
+    if tenant and filters.tenant_id is not None:
         shown["tenant"] = db.session.scalar(select(Tenant.slug).where(Tenant.id == filters.tenant_id)) or ""
     return shown
