@@ -94,13 +94,17 @@ class Impersonation(db.Model):
 
 class GhostRequest(db.Model):
     """One request made in a ghost session: the customer is the subject, the staff member the
-    actor (RFC 8693 style). Kept apart from the audit chain so every ghost request stays cheap."""
+    actor (RFC 8693 style). Kept apart from the audit chain so every ghost request stays cheap.
+
+    `impersonation_id` has no foreign key, on purpose (migration 0017): on PostgreSQL the key would
+    lock the impersonation's row for every request of the session. Rows are written only for the
+    impersonation the ghost guard has just read, and impersonations are never deleted."""
 
     __tablename__ = "ghost_request"
     __table_args__ = (Index("ix_ghost_request_impersonation", "impersonation_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
-    impersonation_id: Mapped[int] = mapped_column(ForeignKey("impersonation.id", ondelete="CASCADE"))
+    impersonation_id: Mapped[int] = mapped_column()
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     method: Mapped[str] = mapped_column(String(10))
     path: Mapped[str] = mapped_column(String(500))
