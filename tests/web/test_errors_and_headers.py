@@ -80,6 +80,27 @@ def test_i11_an_unknown_address_gets_a_friendly_404(client, tenants, face):
     assert_friendly_page(client.get("/no/such/page", base_url=FACES[face]), face, 404)
 
 
+_MAIN_NAV = re.compile(r'<nav class="nav" aria-label="Main">(.*?)</nav>', re.S)
+
+
+def main_nav_links(response) -> list[str]:
+    [nav] = _MAIN_NAV.findall(response.text)
+    return re.findall(r'<a href="([^"]+)"', nav)
+
+
+def test_i11_a_signed_in_customers_error_page_offers_the_pages_header_links(client, tenants):
+    """An error inside a page draws the header from plain values (no database), in a template of its
+    own: it must not fall behind the pages' header when a page is added (Billing once did)."""
+    assert sign_in_customer(client, ACME, "alice@acme.example", "customer password").status_code == 303
+
+    page = client.get("/", base_url=ACME)
+    refused = post_form(client, ACME, "/", "/projects/999999/rename", {"name": "Nobody's project"})
+
+    assert refused.status_code == 404
+    assert main_nav_links(refused) == main_nav_links(page)
+    assert "/billing" in main_nav_links(page)
+
+
 @pytest.mark.parametrize("face", FACES)
 def test_i11_get_on_sign_out_gets_a_friendly_405_with_allow(client, tenants, face):
     response = client.get("/sign-out", base_url=FACES[face])
