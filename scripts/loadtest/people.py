@@ -26,6 +26,8 @@ from scripts.loadtest.seed import CUSTOMER_PASSWORD, STAFF_PASSWORD, Customer, S
 
 CONSOLE = "console.localhost"
 STEP_SECONDS = 30
+# A code of the previous step is sent only with at least this long left in the current one (fresh_step).
+PREVIOUS_STEP_MARGIN_SECONDS = 10
 JUSTIFICATION = "Load test: the customer asked us to look at their project list with them."
 _LAUNCH_FORM = re.compile(r'<form method="post" action="([^"]+)" data-autosubmit>')
 HANDOFF_TOKEN = re.compile(r'name="token" value="([^"]+)"')
@@ -188,9 +190,14 @@ class StaffPerson(Person):
         self.waiting: list[tuple[int, bool]] = []  # own full-mode requests: (approval id, owned)
 
     def fresh_step(self, *, allow_previous: bool = False) -> int | None:
-        """A TOTP step not used yet by this member (each is accepted once, DESIGN I6)."""
-        now = int(time.time()) // STEP_SECONDS
-        for step in (now - 1, now) if allow_previous else (now,):
+        """A TOTP step not used yet by this member (each is accepted once, DESIGN I6). The previous
+        step (which leaves the current one for the next code) only while the server will still take
+        it when the request arrives: a code read late in a step and answered after the boundary, on
+        a server busy with everyone's sign-in, would be two steps old by then."""
+        clock = time.time()
+        now = int(clock) // STEP_SECONDS
+        late = clock - now * STEP_SECONDS > STEP_SECONDS - PREVIOUS_STEP_MARGIN_SECONDS
+        for step in (now - 1, now) if allow_previous and not late else (now,):
             if step > self.last_step:
                 return step
         return None
@@ -276,7 +283,7 @@ class StaffPerson(Person):
             raise Unexpected(kind, launch, "no handoff form")
         redeem_url = urlsplit(action.group(1))
         self.world.tally.add("impersonations issued")
-        if self.redeem(redeem_url.hostname, redeem_url.path, token.group(1)):
+        if self.redeem(redeem_url.hostname, redeem_url.path, token.group(1), owned):
             self.as_ghost(redeem_url.hostname, mode, owned)
 
     def approvals(self) -> bool:
@@ -329,9 +336,10 @@ class StaffPerson(Person):
             self.phones[customer.id] = client
         return client
 
-    def redeem(self, host: str, path: str, token: str) -> bool:
+    def redeem(self, host: str, path: str, token: str, owned: bool) -> bool:
         """POST the token as the handoff page does; now and then a stolen copy races it (I2).
-        Returns whether this browser holds the ghost session."""
+        Returns whether this browser holds the ghost session. `owned`: the account's customer may
+        revoke the session, whoever won it."""
         if self.rng.random() >= self.world.race_share:
             answer = self.client.post("tenant.redeem", host, path, {"token": token})
             expect("tenant.redeem", answer, 303)
@@ -359,7 +367,7 @@ class StaffPerson(Person):
         self.world.used_tokens.append((host, path, token))
         self.world.tally.add(f"race won by the {won[0]}")
         if won[0] == "thief":
-            self.end_ghost(thief, host, "ghost.end")  # the script cleans up after its thief
+            self.end_ghost(thief, host, "ghost.end", owned=owned)  # the script cleans up after its thief
             return False
         return True
 
@@ -367,23 +375,14 @@ class StaffPerson(Person):
         c = self.client
         for path in ("/", "/account", "/"):
             page = c.get("ghost.page", host, path)
-            if owned and page is not None and page.status_code == 403 and "Impersonation ended" in page.text:
-                self.world.tally.add("ghost ended by the customer's revoke")
-                c.forget(host)
+            if self.revoked(c, host, owned, page):
                 return
             if "is-ghost" not in expect("ghost.page", page, 200).text:
                 raise Unexpected("ghost.page", page, "no ghost banner")
             self.think(0.3, 1.0)
         data = {"csrf_token": csrf(page), "name": f"Ghost project {secrets.token_hex(3)}"}
         change = c.post("ghost.change", host, "/projects", data)
-        if (
-            owned
-            and change is not None
-            and change.status_code == 403
-            and "Impersonation ended" in change.text
-        ):
-            self.world.tally.add("ghost ended by the customer's revoke")
-            c.forget(host)
+        if self.revoked(c, host, owned, change):
             return
         if mode == "read_only":
             refused = expect("ghost.change", change, 403)
@@ -393,13 +392,25 @@ class StaffPerson(Person):
             expect("ghost.change", change, 303)
         self.end_ghost(c, host, "ghost.end", owned=owned)
 
+    def revoked(self, client: Client, host: str, owned: bool, answer) -> bool:
+        """Did the account's customer revoke the session (`owned`: one may)? Then it is over: counted,
+        and the browser forgets it."""
+        ended = answer is not None and answer.status_code == 403 and "Impersonation ended" in answer.text
+        if not (owned and ended):
+            return False
+        self.world.tally.add("ghost ended by the customer's revoke")
+        client.forget(host)
+        return True
+
     def end_ghost(self, client: Client, host: str, kind: str, *, owned: bool = False) -> None:
         page = client.get("ghost.page", host, "/")
-        if owned and page is not None and page.status_code == 403 and "Impersonation ended" in page.text:
-            client.forget(host)
+        if self.revoked(client, host, owned, page):
             return
         expect("ghost.page", page, 200)
-        answer = expect(kind, client.post(kind, host, "/impersonation/end", {"csrf_token": csrf(page)}), 303)
+        answer = client.post(kind, host, "/impersonation/end", {"csrf_token": csrf(page)})
+        if self.revoked(client, host, owned, answer):  # the revoke landed between the page and End
+            return
+        expect(kind, answer, 303)
         if not answer.headers.get("Location", "").endswith("/impersonation/ended"):
             raise Unexpected(kind, answer, "End did not land on its confirmation")
         ended = expect("ghost.ended", client.get("ghost.ended", host, "/impersonation/ended"), 200)
