@@ -180,23 +180,22 @@ def run(args, workdir: Path, cleanup: ExitStack, argv: list[str]) -> int:
 
     baseline = (first.rps + last.rps) / 2
     floor = (floor_first.rps + floor_last.rps) / 2
-    customer = pooled(f"tenant home, customer session (mean of {len(product.customer)})", product.customer)
-    ghost = pooled(f"tenant home, ghost session (mean of {len(product.ghost)})", product.ghost)
+
+    def tenant_home_row(who: str, runs: list[Measured]) -> Row:
+        label = f"tenant home GET /, {who} session (mean of {len(runs)})"
+        return Row(label, pooled(label, runs), bed.costs[who])
+
+    customer_row = tenant_home_row("customer", product.customer)
+    ghost_row = tenant_home_row("ghost", product.ghost)
+    customer, ghost = customer_row.measured, ghost_row.measured
     search_row = Row(f"console search GET {SEARCH_PATH} (support agent)", product.search, bed.costs["search"])
-    ghost_row = Row(
-        f"tenant home GET /, ghost session (mean of {len(product.ghost)})", ghost, bed.costs["ghost"]
-    )
     redeem_row = Row("redemption POST /impersonation/redeem", product.redeem, bed.costs["redeem"])
     rows = [
         Row("baseline: bare Flask GET / (first)", first, ms=bare_ms["/"]),
         *rungs,
         Row(f"{FLOOR} (first)", floor_first, ms=bare_ms[FLOOR_PATH]),
         search_row,
-        Row(
-            f"tenant home GET /, customer session (mean of {len(product.customer)})",
-            customer,
-            bed.costs["customer"],
-        ),
+        customer_row,
         ghost_row,
         redeem_row,
         Row(f"{FLOOR} (last)", floor_last, ms=bare_ms[FLOOR_PATH]),

@@ -169,12 +169,11 @@ def measure_product(runner: Runner, bed: Bed, server: Gunicorn, cycles: int) -> 
             present=b"alice.0",
         )
 
-        def tenant_home(who: str, cookie: str) -> Measured:
+        def tenant_home(who: str, cookie: str) -> None:
             marks = {"absent": GHOST_MARK} if who == "customer" else {"present": GHOST_MARK}
             runs = customer if who == "customer" else ghost
             label = f"tenant home, {who} session ({len(runs) + 1})"
             runs.append(runner.measure(label, server, "/", TENANT_HOST, cookie, **marks))
-            return runs[-1]
 
         # ABBA cycles: a machine that drifts during a cycle favours neither session.
         for _ in range(cycles):
